@@ -1,0 +1,164 @@
+"""The ``impasto`` command line. It only parses options, shows progress and writes files;
+every default comes from the job's dataclass in :mod:`impasto.config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import TransferConfig, option_fields
+from .errors import DivergedError, ImpastoError
+from .imageio import check_output_path, save_image
+from .optimize import Interrupted
+from .progress import ProgressBar
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line and exit code 2."""
+
+    def error(self, message):
+        raise ImpastoError(message)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _scales(text: str):
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or comma-separated sizes, got '{text}'") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _parser_for(annotation: str, default):
+    """argparse ``type`` for a dataclass field, from its annotation."""
+    if annotation.startswith("tuple[str"):
+        return _names
+    if annotation.startswith("tuple[float"):
+        return _floats
+    if annotation.startswith("tuple[int"):
+        return _scales
+    if annotation.startswith("int"):
+        return int
+    if annotation.startswith("float"):
+        return float
+    return str
+
+
+def add_config_options(parser: argparse.ArgumentParser, cls) -> None:
+    """One ``--option`` per dataclass field, with its default and help text."""
+    for f in option_fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        help_text = f"{f.metadata['help']} (default: {shown})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        parser.add_argument(flag, type=_parser_for(str(f.type), default), default=None,
+                            choices=f.metadata.get("choices"), help=help_text, metavar=f.name.upper())
+
+
+def config_from_args(args: argparse.Namespace, cls, base=None):
+    """The dataclass with every option the user gave replacing its default."""
+    base = base or cls()
+    given = {f.name: getattr(args, f.name) for f in fields(cls)
+             if getattr(args, f.name, None) is not None}
+    return base.replace(**given)
+
+
+# ---------------------------------------------------------------- transfer
+
+def _add_transfer(sub) -> None:
+    p = sub.add_parser("transfer", help="paint a photo in the style of one or more artworks (Gatys et al.)",
+                       description="Paint CONTENT in the style of STYLE (several styles are blended).")
+    p.add_argument("content", help="content photo")
+    p.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="also write numbered intermediate images every N iterations")
+    add_config_options(p, TransferConfig)
+    p.set_defaults(run=cmd_transfer)
+
+
+def _intermediate_writer(output: Path, every: int):
+    def write(progress):
+        if progress.image is not None:
+            save_image(progress.image, output.with_name(f"{output.stem}_{progress.iteration:05d}{output.suffix}"))
+    return write if every > 0 else None
+
+
+def _chain(*callbacks):
+    live = [c for c in callbacks if c is not None]
+    return (lambda event: [c(event) for c in live]) if live else None
+
+
+def cmd_transfer(args) -> int:
+    from .transfer import transfer
+
+    config = config_from_args(args, TransferConfig)
+    output = check_output_path(args.output)
+    if args.save_every < 0:
+        raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
+    bar = None if args.quiet else ProgressBar(config.iterations)
+    callback = _chain(bar, _intermediate_writer(output, args.save_every))
+    try:
+        image = transfer(args.content, args.styles, config, callback=callback, image_every=args.save_every)
+    except Interrupted as stop:
+        _close(bar)
+        save_image(stop.image, output)
+        print(f"interrupted: latest result written to {output}", file=sys.stderr)
+        return 130
+    _close(bar)
+    save_image(image, output)
+    if not args.quiet:
+        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
+    return 0
+
+
+def _close(bar) -> None:
+    if bar is not None:
+        bar.close()
+
+
+# ---------------------------------------------------------------- entry point
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="impasto", description="Neural style transfer on the original VGG-19.")
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_transfer(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except DivergedError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return 1
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("impasto: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

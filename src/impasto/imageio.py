@@ -1,0 +1,140 @@
+"""Image input and output at the product's one tensor convention: float ``(1, 3, H, W)`` RGB in [0, 1].
+
+Reading accepts anything Pillow decodes (first frame of animations), applies EXIF orientation and
+converts grayscale, palette, CMYK, alpha (composited on white) and 16-bit images to 8-bit RGB.
+Writing is atomic — a temporary file beside the target, then a rename — so an output is never
+half-written, and it refuses non-finite pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import ImpastoError
+
+# Decoding larger images is refused (Pillow's decompression-bomb guard, made an error).
+MAX_PIXELS = 100_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        img = Image.fromarray(np.clip(arr * (255.0 if arr.max() <= 1 else 1) + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    return img.convert("RGB")
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Decode ``path`` to an 8-bit RGB Pillow image, or raise one clear :class:`ImpastoError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ImpastoError(f"{path}: file not found")
+    if path.is_dir():
+        raise ImpastoError(f"{path}: is a folder, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImpastoError(f"{path}: image too large to decode safely (over {MAX_PIXELS:,} pixels)") from None
+    except Image.UnidentifiedImageError:
+        raise ImpastoError(f"{path}: not an image Pillow can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImpastoError(f"{path}: unreadable or truncated image ({exc})") from None
+
+
+def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is ``long_side`` (aspect ratio kept)."""
+    w, h = size
+    scale = long_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """8-bit RGB image -> ``(1, 3, H, W)`` float32 in [0, 1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0)
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
+    image = image.detach().float().cpu()
+    if image.dim() == 4:
+        image = image[0]
+    if not torch.isfinite(image).all():
+        raise ImpastoError("the image holds NaN or inf values; refusing to write it")
+    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def load_image(path, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Read ``path`` as ``(1, 3, H, W)`` in [0, 1], resized to ``size`` (w, h) or to ``long_side``."""
+    img = open_image(path)
+    return resize_pil(img, long_side, size)
+
+
+def resize_pil(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    if size is None and long_side is not None:
+        size = fit_long_side(img.size, long_side)
+    if size is not None and size != img.size:
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    return pil_to_tensor(img)
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Fail before any work if the output's format is unknown or its folder is missing."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ImpastoError(f"{path}: output must end in .png, .jpg, .jpeg or .webp")
+    if not path.parent.exists() and str(path.parent) not in ("", "."):
+        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ImpastoError(f"{path}: is a folder")
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_image(image, path: str | os.PathLike) -> Path:
+    """Write a tensor or PIL image atomically; the format follows the extension."""
+    path = check_output_path(path)
+    img = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    fmt = FORMATS[path.suffix.lower()]
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    return atomic_write(path, lambda tmp: img.save(tmp, fmt, **options))

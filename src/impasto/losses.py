@@ -1,0 +1,76 @@
+"""Losses of Gatys, Ecker & Bethge, "A Neural Algorithm of Artistic Style" (arXiv 1508.06576).
+
+Pure functions on feature maps ``(1, N, h, w)`` (N filters, M = h·w positions); they compute in
+fp32 whatever precision the features arrive in. Equation numbers follow the arXiv paper.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """fp32 for bf16/fp16/fp32 features; float64 stays float64 (for gradcheck)."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def feature_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``(1, N, h, w)`` -> F^l of shape ``(N, M)`` in fp32."""
+    if features.dim() != 4 or features.shape[0] != 1:
+        raise ValueError(f"expected (1, N, h, w) features, got {tuple(features.shape)}")
+    return _wide(features).flatten(2)[0]
+
+
+def gram(features: torch.Tensor, normalise: bool = False) -> torch.Tensor:
+    """Gram matrix ``G^l_ij = Σ_k F^l_ik F^l_jk`` (eq. 3); divided by M when ``normalise``."""
+    f = feature_matrix(features)
+    g = f @ f.T
+    return g / f.shape[1] if normalise else g
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, normalization: str = "paper") -> torch.Tensor:
+    """Content loss on one layer.
+
+    ``paper``: ``1/2 Σ (F − P)^2`` (eq. 1). ``coursera``: ``1/(4 n_H n_W n_C) Σ (a_C − a_G)^2``
+    (deeplearning.ai's formulation, SEEDS.md section 3).
+    """
+    diff = _wide(features) - _wide(target)
+    total = diff.pow(2).sum()
+    if normalization == "paper":
+        return 0.5 * total
+    if normalization == "coursera":
+        return total / (4.0 * diff[0].numel())
+    raise ValueError(f"normalization must be 'paper' or 'coursera', not '{normalization}'")
+
+
+def style_layer_loss(features: torch.Tensor, target_gram_per_m: torch.Tensor) -> torch.Tensor:
+    """Per-layer style loss ``E_l = 1/(4 N^2 M^2) Σ (G − A)^2`` (eq. 4).
+
+    ``target_gram_per_m`` is the style's Gram matrix divided by its own M (so a style measured at
+    another size compares like with like); with equal sizes this is exactly eq. 4 because
+    ``Σ (G − A)^2 / M^2 = Σ (G/M − A/M)^2``. Same form in both normalisations (Coursera's
+    ``1/(4 n_C^2 (n_H n_W)^2)`` is eq. 4).
+    """
+    g = gram(features, normalise=True)
+    n = g.shape[0]
+    return (g - target_gram_per_m).pow(2).sum() / (4.0 * n * n)
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation ``Σ (x_{i+1,j} − x_ij)^2 + (x_{i,j+1} − x_ij)^2`` on RGB [0, 1]."""
+    dh = image[..., 1:, :] - image[..., :-1, :]
+    dw = image[..., :, 1:] - image[..., :, :-1]
+    return dh.pow(2).sum() + dw.pow(2).sum()
+
+
+def paper_content_grad(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Analytic ∂L_content/∂F^l (eq. 2): ``(F − P)`` where ``F > 0``, else 0."""
+    return torch.where(features > 0, features - target, torch.zeros_like(features))
+
+
+def paper_style_grad(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Analytic ∂E_l/∂F^l (eq. 6): ``1/(N^2 M^2) ((F^l)^T (G^l − A^l))^T`` where ``F > 0``, else 0."""
+    f = feature_matrix(features)
+    n, m = f.shape
+    grad = ((f.T @ (f @ f.T - target_gram)).T / (n * n * m * m)).view_as(features)
+    return torch.where(features > 0, grad, torch.zeros_like(grad))

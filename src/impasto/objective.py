@@ -1,0 +1,102 @@
+"""The objective ``L = α L_content + β L_style (+ λ_tv TV)`` (Gatys et al., eq. 7) as weighted terms.
+
+Each term is a tiny function of the network's features (and the image) with its targets held
+inside; the objective runs the network once, up to the deepest layer any term needs, and
+reports every term's value so the progress bar and callbacks can show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from . import losses
+from .errors import ImpastoError
+from .vgg import VGG19, check_layers
+
+TermFn = Callable[[dict, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Term:
+    name: str                 # reported as this ("content", "style", "tv", …)
+    weight: float             # α, β, λ …
+    layers: tuple[str, ...]   # network layers the term reads
+    fn: TermFn                # (features, image) -> scalar, unweighted
+
+
+def layer_weights(layers: Sequence[str], weights: Sequence[float] | None, default: float) -> list[float]:
+    if weights is None:
+        return [default] * len(layers)
+    if len(weights) != len(layers):
+        raise ImpastoError(f"{len(weights)} layer weights given for {len(layers)} layers")
+    return list(weights)
+
+
+@torch.no_grad()
+def content_targets(vgg: VGG19, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """P^l for each layer, computed once (no autograd), stored in fp32."""
+    feats = vgg(image, layers)
+    return {name: feats[name].float() for name in layers}
+
+
+@torch.no_grad()
+def style_targets(vgg: VGG19, images: Sequence[torch.Tensor], blend: Sequence[float],
+                  layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Blended ``Σ_s b_s A_s^l / M_s^l`` per layer.
+
+    Blending the Gram targets is exact: with Σ b_s = 1, ``Σ_s b_s ‖G − A_s‖²`` and ``‖G − Σ_s b_s A_s‖²``
+    differ by a constant, so both have the same minimiser and gradient.
+    """
+    out = {name: 0.0 for name in layers}
+    for image, b in zip(images, blend):
+        feats = vgg(image, layers)
+        for name in layers:
+            out[name] = out[name] + b * losses.gram(feats[name], normalise=True)
+    return out
+
+
+def content_term(targets: dict[str, torch.Tensor], weights: Sequence[float], alpha: float,
+                 normalization: str = "paper", name: str = "content") -> Term:
+    layers = tuple(targets)
+
+    def fn(feats, image):
+        return sum(w * losses.content_loss(feats[l], targets[l], normalization) for l, w in zip(layers, weights))
+
+    return Term(name, alpha, layers, fn)
+
+
+def style_term(targets: dict[str, torch.Tensor], weights: Sequence[float], beta: float,
+               name: str = "style") -> Term:
+    layers = tuple(targets)
+
+    def fn(feats, image):
+        return sum(w * losses.style_layer_loss(feats[l], targets[l]) for l, w in zip(layers, weights))
+
+    return Term(name, beta, layers, fn)
+
+
+def tv_term(weight: float) -> Term:
+    return Term("tv", weight, (), lambda feats, image: losses.total_variation(image))
+
+
+class Objective:
+    """Sum of weighted terms over one pass of the network."""
+
+    def __init__(self, vgg: VGG19, terms: Sequence[Term]):
+        self.vgg, self.terms = vgg, [t for t in terms if t.weight != 0 or t.name != "tv"]
+        self.layers = tuple(dict.fromkeys(l for t in self.terms for l in t.layers))
+        check_layers(self.layers)
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        feats = self.vgg(image, self.layers) if self.layers else {}
+        total = image.new_zeros((), dtype=torch.float32)
+        report: dict[str, float] = {}
+        for term in self.terms:
+            value = term.fn(feats, image)
+            total = total + term.weight * value
+            report[term.name] = report.get(term.name, 0.0) + float(value.detach())
+        report["total"] = float(total.detach())
+        return total, report

@@ -1,0 +1,143 @@
+"""The optimisation loop: only the pixels change, the network is fixed (Gatys et al., section 2).
+
+Split into its natural steps — make the optimiser, take one step, watch for divergence and
+stalling — and reporting every iteration through a callback with a :class:`Progress` event.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .errors import DivergedError
+from .objective import Objective
+
+EARLY_STOP_WINDOW = 20
+
+
+@dataclass
+class Progress:
+    """One iteration's report: the CLI's bar and the web page only consume these."""
+
+    iteration: int                 # 1-based, counted over all scales
+    iterations: int                # planned total over all scales
+    scale: int                     # 0-based index of the current scale
+    scales: int
+    size: tuple[int, int]          # (width, height) at this scale
+    losses: dict[str, float]       # unweighted terms and the weighted "total"
+    elapsed: float                 # seconds since the run started
+    image: torch.Tensor | None = field(default=None, repr=False)  # (1, 3, H, W) when requested
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``image`` holds the latest result (PIL image, full size)."""
+
+    def __init__(self, image):
+        super().__init__("interrupted")
+        self.image = image
+
+
+@dataclass
+class LoopSettings:
+    optimizer: str = "lbfgs"
+    lr: float = 0.02
+    lbfgs_history: int = 100
+    line_search: bool = False
+    early_stop: float = 0.0
+    clamp: bool = False   # keep pixels in [0, 1] after each Adam step
+
+
+def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adam":
+        return torch.optim.Adam([param], lr=s.lr)
+    # max_iter=1: one L-BFGS iteration per step() call; its history lives on in the state.
+    return torch.optim.LBFGS([param], lr=1.0, max_iter=1, history_size=s.lbfgs_history,
+                             line_search_fn="strong_wolfe" if s.line_search else None,
+                             tolerance_grad=0.0, tolerance_change=0.0)
+
+
+def _stalled(history: list[float], tol: float) -> bool:
+    if tol <= 0 or len(history) <= EARLY_STOP_WINDOW:
+        return False
+    before, now = history[-EARLY_STOP_WINDOW - 1], history[-1]
+    return (before - now) <= tol * abs(before)
+
+
+class Loop:
+    """Minimise ``objective`` over the pixels of ``image``; keeps the best image it evaluated."""
+
+    def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
+        self.objective, self.settings = objective, settings
+        self.param = image.detach().clone().requires_grad_(True)
+        self.optimizer = make_optimizer(self.param, settings)
+        self.best_loss, self.best_image = math.inf, self.param.detach().clone()
+        self.history: list[float] = []
+        self.last_report: dict[str, float] = {}
+
+    def _closure(self):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, report = self.objective(self.param)
+        if not math.isfinite(report["total"]):
+            raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
+                                "or --style-weight, or --line-search")
+        loss.backward()
+        self._evaluated.append((report, self.param.detach().clone()))
+        return loss
+
+    def step(self) -> dict[str, float]:
+        """One optimiser iteration; returns the losses at the point it started from."""
+        self._evaluated = []
+        self.optimizer.step(self._closure)
+        report, image = self._evaluated[0]
+        for rep, img in self._evaluated:
+            if rep["total"] < self.best_loss:
+                self.best_loss, self.best_image = rep["total"], img
+        if self.settings.clamp:
+            with torch.no_grad():
+                self.param.clamp_(0, 1)
+        self.history.append(report["total"])
+        self.last_report = report
+        return report
+
+    def stalled(self) -> bool:
+        return _stalled(self.history, self.settings.early_stop)
+
+    @torch.no_grad()
+    def finish(self) -> torch.Tensor:
+        """The better of the best evaluated image and the final, not yet evaluated, one."""
+        _, report = self.objective(self.param.detach())
+        if math.isfinite(report["total"]) and report["total"] <= self.best_loss:
+            self.best_loss, self.best_image = report["total"], self.param.detach().clone()
+        return self.best_image
+
+
+def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,
+             report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """Run up to ``iterations`` steps, calling ``report(losses, current_image)`` after each."""
+    loop = Loop(objective, image, settings)
+    try:
+        for _ in range(iterations):
+            losses = loop.step()
+            if report is not None:
+                report(losses, loop.param.detach())
+            if loop.stalled():
+                break
+    except KeyboardInterrupt:
+        raise _Stop(loop.best_image) from None
+    return loop.finish()
+
+
+class _Stop(KeyboardInterrupt):
+    """Internal: carries the best image of the scale that was interrupted."""
+
+    def __init__(self, image: torch.Tensor):
+        super().__init__("interrupted")
+        self.image = image
+
+
+def clock() -> float:
+    return time.perf_counter()

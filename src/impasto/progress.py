@@ -1,0 +1,29 @@
+"""A terminal progress bar fed by :class:`impasto.optimize.Progress` events (tqdm underneath)."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+class ProgressBar:
+    """Iteration, the loss terms, iterations per second and time left, on stderr."""
+
+    def __init__(self, total: int, desc: str = "impasto", unit: str = "it"):
+        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                        smoothing=0.1)
+
+    def __call__(self, event) -> None:
+        shown = {k: _fmt(v) for k, v in event.losses.items() if k != "total"}
+        if event.scales > 1:
+            shown["scale"] = f"{event.scale + 1}/{event.scales}"
+        self.bar.set_postfix(shown, refresh=False)
+        self.bar.update(event.iteration - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()

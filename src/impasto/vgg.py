@@ -1,0 +1,118 @@
+"""VGG-19 feature extractor (Gatys et al. 2016, section 2: the 16 conv and 5 pool layers, no FC).
+
+Input: float ``(B, 3, H, W)`` RGB in [0, 1]. The Caffe pre-processing the original weights
+expect (BGR, 0–255, minus the ImageNet mean pixel) happens inside :meth:`VGG19.forward`, so
+no caller ever sees it. Layer names: ``conv1_1 … conv5_4`` (pre-ReLU), ``relu1_1 … relu5_4``
+(post-ReLU: what the paper's "conv4_2" means, its gradients hold only where F > 0) and
+``pool1 … pool5``. Only layers up to the deepest requested one are run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ImpastoError
+from .weights import CONV_SHAPES, load_vgg19_weights
+
+# Caffe mean pixel in BGR order (Simonyan & Zisserman's release notes).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# torchvision's ImageNet statistics, RGB in [0, 1].
+TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+TORCH_STD_RGB = (0.229, 0.224, 0.225)
+
+
+def _layer_sequence() -> list[str]:
+    names: list[str] = []
+    for conv in CONV_SHAPES:
+        suffix = conv[4:]
+        names += [conv, f"relu{suffix}"]
+        block, idx = suffix.split("_")
+        if (block, idx) in {("1", "2"), ("2", "2"), ("3", "4"), ("4", "4"), ("5", "4")}:
+            names.append(f"pool{block}")
+    return names
+
+
+LAYERS: tuple[str, ...] = tuple(_layer_sequence())
+LAYER_INDEX = {name: i for i, name in enumerate(LAYERS)}
+
+
+def check_layers(names: Iterable[str]) -> list[str]:
+    """Validate layer names; raise a one-line error naming the unknown one."""
+    names = list(names)
+    for name in names:
+        if name not in LAYER_INDEX:
+            raise ImpastoError(f"unknown layer '{name}': expected conv1_1 … conv5_4, "
+                               "relu1_1 … relu5_4 or pool1 … pool5")
+    return names
+
+
+class VGG19(nn.Module):
+    """Frozen VGG-19 feature network returning a dict of the requested layers."""
+
+    def __init__(self, weights_path=None, pooling: str = "avg", preprocess: str = "caffe"):
+        super().__init__()
+        if pooling not in ("avg", "max"):
+            raise ImpastoError(f"pooling must be 'avg' or 'max', not '{pooling}'")
+        if preprocess not in ("caffe", "torchvision"):
+            raise ImpastoError(f"preprocess must be 'caffe' or 'torchvision', not '{preprocess}'")
+        self.pooling, self.preprocess = pooling, preprocess
+        weights = load_vgg19_weights(weights_path)
+        self.convs = nn.ModuleDict()
+        for name, (cin, cout) in CONV_SHAPES.items():
+            conv = nn.Conv2d(cin, cout, 3, padding=1)
+            conv.weight.data.copy_(weights[name][0])
+            conv.bias.data.copy_(weights[name][1])
+            self.convs[name] = conv
+        self.requires_grad_(False)
+        self.eval()
+        self.precision, self.channels_last = "fp32", False
+
+    def set_precision(self, precision: str, channels_last: bool = True) -> "VGG19":
+        """``fp32`` or ``bf16`` (autocast for the convolutions only); channels-last memory format."""
+        self.precision, self.channels_last = precision, channels_last
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return self.to(memory_format=fmt)
+
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        """RGB [0, 1] -> the input the weights were trained on."""
+        if self.preprocess == "torchvision":
+            mean = image.new_tensor(TORCH_MEAN_RGB).view(1, 3, 1, 1)
+            std = image.new_tensor(TORCH_STD_RGB).view(1, 3, 1, 1)
+            return (image - mean) / std
+        mean = image.new_tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+        return image.flip(1) * 255.0 - mean  # RGB -> BGR, 0–255, minus mean pixel
+
+    def _autocast(self, device: torch.device):
+        if self.precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """``(B, 3, H, W)`` RGB in [0, 1] -> ``{layer: (B, C, h, w)}`` for each requested layer."""
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected (B, 3, H, W) RGB, got {tuple(image.shape)}")
+        wanted = set(check_layers(layers))
+        last = max(LAYER_INDEX[name] for name in wanted)
+        x = self.normalise(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out: dict[str, torch.Tensor] = {}
+        with self._autocast(image.device):
+            for name in LAYERS[: last + 1]:
+                x = self._run_layer(name, x)
+                if name in wanted:
+                    out[name] = x
+        return out
+
+    def _run_layer(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        if name.startswith("conv"):
+            return self.convs[name](x)
+        if name.startswith("relu"):
+            return F.relu(x)
+        pool = F.avg_pool2d if self.pooling == "avg" else F.max_pool2d
+        return pool(x, 2, 2)
