@@ -4,17 +4,18 @@ every default comes from the job's dataclass in :mod:`impasto.config`."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .config import TransferConfig, option_fields
+from .config import option_fields
 from .errors import DivergedError, ImpastoError
-from .imageio import check_output_path, save_image
-from .optimize import Interrupted
-from .progress import ProgressBar
+
+# Sub-commands, one module each in impasto/commands/, in the order `impasto --help` lists them.
+COMMANDS = ("transfer",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,68 +81,14 @@ def config_from_args(args: argparse.Namespace, cls, base=None):
     return base.replace(**given)
 
 
-# ---------------------------------------------------------------- transfer
-
-def _add_transfer(sub) -> None:
-    p = sub.add_parser("transfer", help="paint a photo in the style of one or more artworks (Gatys et al.)",
-                       description="Paint CONTENT in the style of STYLE (several styles are blended).")
-    p.add_argument("content", help="content photo")
-    p.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
-    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--save-every", type=int, default=0, metavar="N",
-                   help="also write numbered intermediate images every N iterations")
-    add_config_options(p, TransferConfig)
-    p.set_defaults(run=cmd_transfer)
-
-
-def _intermediate_writer(output: Path, every: int):
-    def write(progress):
-        if progress.image is not None:
-            save_image(progress.image, output.with_name(f"{output.stem}_{progress.iteration:05d}{output.suffix}"))
-    return write if every > 0 else None
-
-
-def _chain(*callbacks):
-    live = [c for c in callbacks if c is not None]
-    return (lambda event: [c(event) for c in live]) if live else None
-
-
-def cmd_transfer(args) -> int:
-    from .transfer import transfer
-
-    config = config_from_args(args, TransferConfig)
-    output = check_output_path(args.output)
-    if args.save_every < 0:
-        raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
-    bar = None if args.quiet else ProgressBar(config.iterations)
-    callback = _chain(bar, _intermediate_writer(output, args.save_every))
-    try:
-        image = transfer(args.content, args.styles, config, callback=callback, image_every=args.save_every)
-    except Interrupted as stop:
-        _close(bar)
-        save_image(stop.image, output)
-        print(f"interrupted: latest result written to {output}", file=sys.stderr)
-        return 130
-    _close(bar)
-    save_image(image, output)
-    if not args.quiet:
-        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
-    return 0
-
-
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()
-
-
 # ---------------------------------------------------------------- entry point
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="impasto", description="Neural style transfer on the original VGG-19.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_transfer(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"impasto.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -15,10 +15,12 @@ class ProgressBar:
     """Iteration, the loss terms, iterations per second and time left, on stderr."""
 
     def __init__(self, total: int, desc: str = "impasto", unit: str = "it"):
-        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
-                        smoothing=0.1)
+        self.total, self.desc, self.unit, self.bar = total, desc, unit, None
 
     def __call__(self, event) -> None:
+        if self.bar is None:  # opened on the first event, so input errors print no empty bar
+            self.bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, file=sys.stderr,
+                            dynamic_ncols=True, smoothing=0.1)
         shown = {k: _fmt(v) for k, v in event.losses.items() if k != "total"}
         if event.scales > 1:
             shown["scale"] = f"{event.scale + 1}/{event.scales}"
@@ -26,4 +28,5 @@ class ProgressBar:
         self.bar.update(event.iteration - self.bar.n)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
