@@ -15,7 +15,7 @@ from .config import option_fields
 from .errors import DivergedError, ImpastoError
 
 # Sub-commands, one module each in impasto/commands/, in the order `impasto --help` lists them.
-COMMANDS = ("transfer",)
+COMMANDS = ("transfer", "recolor", "presets")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +68,10 @@ def add_config_options(parser: argparse.ArgumentParser, cls) -> None:
         help_text = f"{f.metadata['help']} (default: {shown})"
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            continue
+        if "nargs" in f.metadata:  # a repeatable option taking several values, e.g. STYLE LAYERS
+            parser.add_argument(flag, nargs=f.metadata["nargs"], action="append", default=None,
+                                help=help_text, metavar=f.metadata["metavar"])
             continue
         parser.add_argument(flag, type=_parser_for(str(f.type), default), default=None,
                             choices=f.metadata.get("choices"), help=help_text, metavar=f.name.upper())

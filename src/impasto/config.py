@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INIT_MODES = ("noise", "content", "noisy-content", "style")
+COLOR_MODES = ("transfer", "luminance", "match")
 
 
 def _opt(default, help: str, **meta):
@@ -41,6 +42,27 @@ class TransferConfig:
     normalization: str = _opt("paper", "content loss: 'paper' 1/2 sum (F-P)^2, or 'coursera' 1/(4 nH nW nC)",
                               choices=("paper", "coursera"))
     tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)")
+    content_style_weight: float = _opt(
+        0.0, "gamma: subtract gamma L_style(content, x), pushing away from the photo's own style "
+             "(seed 000; bounded at L_style(content, style); 0: off)")
+    # --- control: colour, regions, scale (arXiv 1606.05897 and 1611.07865; docs/readme-control.md) ---
+    color: str = _opt("transfer", "transfer (the paper: the painting's colours), luminance (stylise luminance "
+                      "only, keep the photo's colours) or match (recolour the style to the photo first)",
+                      choices=COLOR_MODES)
+    color_match: str = _opt("pca", "--color match variant: pca (symmetric square roots, independent of the "
+                            "channel order) or cholesky", choices=("pca", "cholesky"))
+    color_space: str = _opt("yiq", "luminance/chrominance split of --color luminance: yiq or yuv",
+                            choices=("yiq", "yuv"))
+    masks: tuple[str, ...] | None = _opt(
+        None, "content masks, one per style image (white: that style goes there); style 'none' or "
+              "what no mask covers keeps the photo")
+    style_masks: tuple[str, ...] | None = _opt(
+        None, "masks on the style images, one per style ('all': whole image): the part of each to copy")
+    style_scales: tuple[float, ...] | None = _opt(
+        None, "long-side factor per style image, times --style-scale/--style-size (default 1 each)")
+    style_layers_for: tuple[tuple[str, tuple[str, ...]], ...] | None = _opt(
+        None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
+        nargs=2, metavar=("STYLE", "LAYERS"))
     # --- the start image and the optimiser ---
     init: str = _opt("noise", "start image: noise (the paper), content, noisy-content, style, or an image file")
     noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)")
@@ -72,6 +94,56 @@ class TransferConfig:
         if self.style_weight is not None:
             return self.style_weight
         return self.alpha / self.ratio
+
+
+AUDIO_INIT_MODES = ("noise", "content")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Settings of one ``impasto audio`` run (Ulyanov & Lebedev 2016, "Audio texture synthesis and
+    style transfer"; ``--init content --content-weight 0`` is the variant of Grinstein et al. 2018)."""
+
+    # --- audio in and out ---
+    sample_rate: int = _opt(22050, "working sample rate in Hz; inputs at other rates are resampled")
+    channels: str = _opt("mix", "mix: stereo mixed down to mono; keep: every channel stylised on its own",
+                         choices=("mix", "keep"))
+    seconds: float = _opt(10.0, "length of a --texture result in seconds")
+    # --- features and the random network ---
+    n_fft: int = _opt(2048, "STFT window length in samples")
+    hop: int = _opt(512, "STFT hop in samples")
+    filters: int = _opt(4096, "random filters of the one 1-D convolution")
+    kernel_width: int = _opt(11, "width of the convolution in STFT frames")
+    # --- loss and optimiser ---
+    content_weight: float = _opt(1e-2, "alpha: content weight, relative to the style's 1 (0: style only)")
+    init: str = _opt("noise", "start: noise (the recipe) or content (Grinstein et al. 2018)",
+                     choices=AUDIO_INIT_MODES)
+    iterations: int = _opt(300, "L-BFGS iterations")
+    lbfgs_history: int = _opt(10, "L-BFGS history size (10, scipy's L-BFGS-B default used by the recipe)")
+    # --- phase recovery ---
+    griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase")
+    griffin_lim_momentum: float = _opt(0.0, "fast Griffin-Lim momentum, 0 to <1 (0: classic, as the recipe)")
+    seed: int = _opt(0, "random seed of the network, the start noise and the start phase")
+    device: str = _opt("auto", "auto, cpu or cuda[:N]")
+
+    def replace(self, **changes) -> "AudioConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class RecolorConfig:
+    """Settings of one ``impasto recolor`` run: a stylised image given the photo's colours afterwards
+    (Gatys, Bethge, Hertzmann & Shechtman, arXiv 1606.05897)."""
+
+    color: str = _opt("luminance", "luminance (the photo's chrominance under the result's luminance) or "
+                      "match (the result's colours matched to the photo's mean and covariance)",
+                      choices=("luminance", "match"))
+    color_match: str = _opt("pca", "--color match variant: pca or cholesky", choices=("pca", "cholesky"))
+    color_space: str = _opt("yiq", "luminance/chrominance split of --color luminance: yiq or yuv",
+                            choices=("yiq", "yuv"))
+
+    def replace(self, **changes) -> "RecolorConfig":
+        return replace(self, **changes)
 
 
 def option_fields(cls) -> list:

@@ -76,7 +76,7 @@ def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """8-bit RGB image -> ``(1, 3, H, W)`` float32 in [0, 1]."""
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:

@@ -12,10 +12,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import losses
+from . import losses, masks
 from .errors import ImpastoError
 from .vgg import VGG19, check_layers
 
+CONTENT_STYLE_CEILING = 4.0
 TermFn = Callable[[dict, torch.Tensor], torch.Tensor]
 
 
@@ -76,6 +77,44 @@ def style_term(targets: dict[str, torch.Tensor], weights: Sequence[float], beta:
         return sum(w * losses.style_layer_loss(feats[l], targets[l]) for l, w in zip(layers, weights))
 
     return Term(name, beta, layers, fn)
+
+
+def guided_style_term(regions: Sequence[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]],
+                      weights: dict[str, float], beta: float, name: str = "style") -> Term:
+    """Spatial control (Gatys et al. 2017, arXiv 1611.07865, section 4): ``Σ_r Σ_l w_l E_l^r``.
+
+    ``regions`` holds, per region, its style's guided Gram targets and its mask on each layer's
+    grid (:mod:`impasto.masks`); a region reads only the layers it has targets for.
+    """
+    layers = tuple(dict.fromkeys(l for targets, _ in regions for l in targets))
+
+    def fn(feats, image):
+        return sum(weights[l] * masks.guided_style_loss(feats[l], region_masks[l], targets[l])
+                   for targets, region_masks in regions for l in targets)
+
+    return Term(name, beta, layers, fn)
+
+
+@torch.no_grad()
+def content_style_term(vgg: VGG19, content: torch.Tensor, targets: dict[str, torch.Tensor],
+                       weights: Sequence[float], gamma: float, name: str = "content_style") -> Term:
+    """The extension of seed 000 (SEEDS.md section 2): ``−γ min(L_style(p, x), L_style(p, a))``.
+
+    ``targets`` are the style's Gram targets A^l (per M). The subtracted term measures how far
+    the result's Gram matrices are from the content photo's own (same layers and w_l). Unbounded,
+    ``−γ L_style(p, x)`` could be driven to −∞; it is clamped at ``L_style(p, a)``, the distance
+    from the photo's style to the painting's: the push stops once the result is as far from the
+    photo's style as the painting itself is (zero gradient above), so the total stays ≥ −γ L_style(p, a).
+    """
+    layers = tuple(targets)
+    own = style_targets(vgg, [content], [1.0], layers)
+    ceiling = CONTENT_STYLE_CEILING * float(style_term(targets, weights, 1.0).fn(vgg(content, layers), content))
+    inner = style_term(own, weights, 1.0)
+
+    def fn(feats, image):
+        return inner.fn(feats, image).clamp(max=ceiling)
+
+    return Term(name, -gamma, layers, fn)
 
 
 def tv_term(weight: float) -> Term:

@@ -17,6 +17,7 @@ from .errors import DivergedError
 from .objective import Objective
 
 EARLY_STOP_WINDOW = 20
+MAX_RESTARTS = 5  # non-finite steps survived (by restarting from the best image) before giving up
 
 
 @dataclass
@@ -55,7 +56,10 @@ def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimize
     if s.optimizer == "adam":
         return torch.optim.Adam([param], lr=s.lr)
     # max_iter=1: one L-BFGS iteration per step() call; its history lives on in the state.
-    return torch.optim.LBFGS([param], lr=1.0, max_iter=1, history_size=s.lbfgs_history,
+    # torch caps the strong-Wolfe search at max_eval − 1 evaluations and max_eval defaults to
+    # 5/4 · max_iter = 1, which leaves it none: it would stall at the first rejected step. Give it
+    # torch's own 25 (max_ls) on top of the iteration's first evaluation.
+    return torch.optim.LBFGS([param], lr=1.0, max_iter=1, max_eval=1 + 25, history_size=s.lbfgs_history,
                              line_search_fn="strong_wolfe" if s.line_search else None,
                              tolerance_grad=0.0, tolerance_change=0.0)
 
@@ -72,33 +76,51 @@ class Loop:
 
     def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
         self.objective, self.settings = objective, settings
-        self.param = image.detach().clone().requires_grad_(True)
+        self.param = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
         self.optimizer = make_optimizer(self.param, settings)
         self.best_loss, self.best_image = math.inf, self.param.detach().clone()
         self.history: list[float] = []
         self.last_report: dict[str, float] = {}
+        self.restarts = 0
 
     def _closure(self):
         self.optimizer.zero_grad(set_to_none=True)
         loss, report = self.objective(self.param)
         if not math.isfinite(report["total"]):
-            raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
-                                "or --style-weight, or --line-search")
+            raise _NonFinite()
         loss.backward()
         self._evaluated.append((report, self.param.detach().clone()))
         return loss
 
+    def _restart(self) -> None:
+        """A step left the finite range: go back to the best image with a fresh optimiser state."""
+        self.restarts += 1
+        if not math.isfinite(self.best_loss) or self.restarts > MAX_RESTARTS:
+            raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
+                                "or --style-weight, or --line-search")
+        with torch.no_grad():
+            self.param.copy_(self.best_image)
+        self.optimizer = make_optimizer(self.param, self.settings)
+
     def step(self) -> dict[str, float]:
         """One optimiser iteration; returns the losses at the point it started from."""
         self._evaluated = []
-        self.optimizer.step(self._closure)
-        report, image = self._evaluated[0]
+        try:
+            self.optimizer.step(self._closure)
+            failed = False
+        except _NonFinite:
+            failed = True
         for rep, img in self._evaluated:
             if rep["total"] < self.best_loss:
                 self.best_loss, self.best_image = rep["total"], img
+        if failed:
+            self._restart()
+        if not self._evaluated:
+            return self.last_report
         if self.settings.clamp:
             with torch.no_grad():
                 self.param.clamp_(0, 1)
+        report = self._evaluated[0][0]
         self.history.append(report["total"])
         self.last_report = report
         return report
@@ -129,6 +151,10 @@ def run_loop(objective: Objective, image: torch.Tensor, iterations: int, setting
     except KeyboardInterrupt:
         raise _Stop(loop.best_image) from None
     return loop.finish()
+
+
+class _NonFinite(Exception):
+    """Internal: the objective was NaN or inf at the point just tried."""
 
 
 class _Stop(KeyboardInterrupt):

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import imageio
+from . import control, imageio
 from .config import INIT_MODES, TransferConfig
 from .errors import ImpastoError
-from .objective import Objective, content_targets, content_term, layer_weights, style_targets, style_term, tv_term
+from .objective import Objective, content_style_term, content_targets, content_term, layer_weights, tv_term
 from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
 from .runtime import resolve_device, resolve_precision, set_threads
 from .vgg import VGG19, check_layers
@@ -54,6 +54,8 @@ def validate(config: TransferConfig, n_styles: int) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ImpastoError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if config.content_style_weight < 0:
+        raise ImpastoError(f"--content-style-weight must be 0 or more, got {config.content_style_weight}")
     if config.iterations < 0:
         raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
     if not 0 <= config.noise_ratio <= 1:
@@ -131,21 +133,26 @@ def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 # ---------------------------------------------------------------- objective per scale
 
 def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
-                    styles: Sequence[Image.Image], out_long: int) -> Objective:
-    """Targets for this scale (computed once, without autograd) and the weighted terms."""
+                    inputs: control.Plan, out_long: int) -> Objective:
+    """Targets for this scale (computed once, without autograd) and the weighted terms.
+
+    ``inputs`` are the pre-processed images (:func:`control.prepare`): their style targets are
+    blended Gram matrices, or guided ones per region when the photo has masks.
+    """
     device = next(vgg.parameters()).device
-    style_side = style_long_side(config, out_long)
-    style_tensors = [imageio.resize_pil(s, long_side=style_side).to(device) for s in styles]
+    style = control.style_targets(vgg, config, inputs, style_long_side(config, out_long),
+                                  (content.shape[-1], content.shape[-2]))
     c_targets = content_targets(vgg, content.to(device), config.content_layers)
-    s_targets = style_targets(vgg, style_tensors, blend_weights(config, len(styles)), config.style_layers)
+    s_targets, s_weights = style.targets, style.weights
     terms = [
         content_term(c_targets, layer_weights(config.content_layers, config.content_layer_weights, 1.0),
                      config.alpha, config.normalization),
-        style_term(s_targets, layer_weights(config.style_layers, config.style_layer_weights,
-                                            1.0 / len(config.style_layers)), config.beta),
+        control.style_term(style, config.beta),
         tv_term(config.tv_weight),
     ]
-    return Objective(vgg, terms)
+    if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
+        terms.append(content_style_term(vgg, content.to(device), s_targets, s_weights, config.content_style_weight))
+    return control.objective(vgg, terms, style, content.to(device))
 
 
 def loop_settings(config: TransferConfig) -> LoopSettings:
@@ -168,7 +175,9 @@ def transfer(content, styles, config: TransferConfig | None = None,
     config = config or TransferConfig()
     styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     validate(config, len(styles))
-    content_img, style_imgs = as_pil(content), [as_pil(s) for s in styles]
+    inputs = control.prepare(config, as_pil(content), styles, open_image=as_pil,
+                             blend=blend_weights(config, len(styles)), style_side=style_long_side(config, config.size))
+    content_img = inputs.content
     set_threads()
     vgg = network or load_network(config)
     device = next(vgg.parameters()).device
@@ -181,8 +190,11 @@ def transfer(content, styles, config: TransferConfig | None = None,
     for k, (side, n_iter) in enumerate(zip(sides, plan)):
         size = imageio.fit_long_side(content_img.size, side)
         content_t = imageio.resize_pil(content_img, size=size)
-        objective = build_objective(vgg, config, content_t, style_imgs, side)
-        image = initial_image(config, content_t, style_imgs, generator) if image is None else upsample(image, size)
+        objective = build_objective(vgg, config, content_t, inputs, side)
+        if image is None:
+            image = control.start(inputs, initial_image(config, content_t, inputs.real_styles, generator), content_t)
+        else:
+            image = upsample(image, size)
 
         def report(losses, current, k=k, size=size):
             nonlocal done
@@ -195,5 +207,6 @@ def transfer(content, styles, config: TransferConfig | None = None,
         try:
             image = run_loop(objective, image.to(device), n_iter, loop_settings(config), report)
         except _Stop as stop:
-            raise Interrupted(imageio.tensor_to_pil(upsample(stop.image.cpu(), final_size))) from None
-    return imageio.tensor_to_pil(upsample(image.cpu(), final_size))
+            latest = control.finish(config, inputs, upsample(stop.image.cpu(), final_size))
+            raise Interrupted(imageio.tensor_to_pil(latest)) from None
+    return imageio.tensor_to_pil(control.finish(config, inputs, upsample(image.cpu(), final_size)))

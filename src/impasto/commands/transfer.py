@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--save-every", type=int, default=0, metavar="N",
                    help="also write numbered intermediate images every N iterations")
+    p.add_argument("--preset", metavar="NAME",
+                   help="start from a named set of options (impasto presets lists them); options given here win")
+    p.add_argument("--presets-file", metavar="FILE", help="your own presets (TOML, same form as the shipped file)")
     add_config_options(p, TransferConfig)
     p.set_defaults(run=cmd_transfer)
 
@@ -38,10 +41,17 @@ def _chain(*callbacks):
     return (lambda event: [c(event) for c in live]) if live else None
 
 
+def config_of(args) -> TransferConfig:
+    """Defaults < the preset < the options given on the command line."""
+    from ..presets import config_for
+
+    return config_from_args(args, TransferConfig, base=config_for(args.preset, args.presets_file))
+
+
 def cmd_transfer(args) -> int:
     from ..transfer import transfer
 
-    config = config_from_args(args, TransferConfig)
+    config = config_of(args)
     output = check_output_path(args.output)
     if args.save_every < 0:
         raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")

@@ -1,0 +1,211 @@
+"""Audio style transfer and texture synthesis (Ulyanov & Lebedev 2016), from files in to samples out.
+
+Data flow: audio files -> ``(C, N)`` samples at the working rate -> ``log1p|STFT|`` -> random 1-D
+convolution -> targets (style Gram, content features; once, without autograd) -> L-BFGS on the
+log-spectrogram (:mod:`impasto.optimize`) -> ``|S| = exp(X) − 1`` -> Griffin–Lim phase -> samples
+scaled to a safe peak. Progress goes to ``callback``; the network's weights never change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..config import AUDIO_INIT_MODES, AudioConfig
+from ..errors import DivergedError, ImpastoError
+from ..objective import Term
+from ..optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
+from ..runtime import resolve_device, set_threads
+from . import spectral
+from .files import load_audio, match_channels, normalise_peak
+from .network import RandomNet, content_loss, gram, style_loss
+
+INIT_NOISE_STD = 1e-3  # the reference code starts from randn · 1e-3 on the log-spectrogram
+
+
+@dataclass
+class AudioResult:
+    samples: torch.Tensor                  # (C, N) on the CPU, peak at files.OUTPUT_PEAK
+    sample_rate: int
+    spectrograms: dict[str, torch.Tensor]  # "content" (when given), "style", "result": log1p|STFT| (C, bins, T)
+    losses: dict[str, float]               # the loss terms at the returned spectrogram
+
+
+class AudioInterrupted(Interrupted):
+    """Ctrl-C during the optimisation; ``result`` is the :class:`AudioResult` of the best point so far."""
+
+    def __init__(self, result: AudioResult):
+        super().__init__(result)
+        self.result = result
+
+
+# ---------------------------------------------------------------- validation
+
+def validate(config: AudioConfig, with_content: bool) -> None:
+    """Reject bad option values with one line each, before any work."""
+    at_least_one = {"sample_rate": config.sample_rate, "n_fft": config.n_fft, "filters": config.filters,
+                    "kernel_width": config.kernel_width, "lbfgs_history": config.lbfgs_history}
+    for name, value in at_least_one.items():
+        if value < 1:
+            raise ImpastoError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not 1 <= config.hop <= config.n_fft // 2:
+        raise ImpastoError(f"--hop must be between 1 and n_fft/2 = {config.n_fft // 2}, got {config.hop}")
+    for name in ("iterations", "griffin_lim_iterations"):
+        if getattr(config, name) < 0:
+            raise ImpastoError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
+    if not config.content_weight >= 0:
+        raise ImpastoError(f"--content-weight must be 0 or more, got {config.content_weight}")
+    if not 0 <= config.griffin_lim_momentum < 1:
+        raise ImpastoError(f"--griffin-lim-momentum must be in [0, 1), got {config.griffin_lim_momentum}")
+    if config.channels not in ("mix", "keep"):
+        raise ImpastoError(f"--channels must be mix or keep, not '{config.channels}'")
+    if config.init not in AUDIO_INIT_MODES:
+        raise ImpastoError(f"--init must be one of {', '.join(AUDIO_INIT_MODES)}, not '{config.init}'")
+    if not with_content and config.init == "content":
+        raise ImpastoError("--init content needs a content clip (not --texture)")
+    if not with_content and not config.seconds * config.sample_rate >= min_samples(config):
+        raise ImpastoError(f"--seconds must be at least {min_samples(config) / config.sample_rate:.2f} "
+                           f"with these STFT and kernel sizes, got {config.seconds}")
+
+
+def min_samples(config: AudioConfig) -> int:
+    """Shortest usable clip: ``1 + N // hop`` frames must fill one kernel width."""
+    return max(1, (config.kernel_width - 1) * config.hop)
+
+
+# ---------------------------------------------------------------- objective
+
+class SpectrogramObjective:
+    """``L = 2‖G − A‖² + α·2‖F − P‖²`` over one pass of the random network (the recipe's loss)."""
+
+    def __init__(self, net: RandomNet, terms: list[Term]):
+        self.net, self.terms = net, terms
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        feats = {"conv": self.net(x)}
+        total = x.new_zeros(())
+        report: dict[str, float] = {}
+        for term in self.terms:
+            value = term.fn(feats, x)
+            total = total + term.weight * value
+            report[term.name] = float(value.detach())
+        report["total"] = float(total.detach())
+        return total, report
+
+
+@torch.no_grad()
+def build_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torch.Tensor | None,
+                    alpha: float) -> SpectrogramObjective:
+    """Targets computed once: the style's Gram ``A`` and the content's features ``P`` (``(C, bins, T)`` in)."""
+    target_gram = gram(net(style_spec))
+    terms = [Term("style", 1.0, ("conv",), lambda feats, x: style_loss(feats["conv"], target_gram))]
+    if content_spec is not None:  # reported even with α = 0 (Grinstein et al.), to show the drift
+        target = net(content_spec)
+        terms.append(Term("content", alpha, ("conv",), lambda feats, x: content_loss(feats["conv"], target)))
+    return SpectrogramObjective(net, terms)
+
+
+def initial_spectrogram(config: AudioConfig, shape: tuple[int, ...], content_spec: torch.Tensor | None,
+                        generator: torch.Generator) -> torch.Tensor:
+    """Small noise (the recipe) or the content's own log-spectrogram (Grinstein et al. 2018)."""
+    if config.init == "content":
+        return content_spec.clone()
+    return torch.randn(shape, generator=generator) * INIT_NOISE_STD
+
+
+def loop_settings(config: AudioConfig) -> LoopSettings:
+    """L-BFGS with unit quasi-Newton steps. The recipe's scipy L-BFGS-B searches along each step; the
+    loop's strong-Wolfe search is left off (with one iteration per ``step()`` torch gives it no
+    evaluations to spare, so it stalls at the first rejected step)."""
+    return LoopSettings(optimizer="lbfgs", lbfgs_history=config.lbfgs_history, line_search=False)
+
+
+# ---------------------------------------------------------------- the job
+
+def to_audio(log_spec: torch.Tensor, length: int, config: AudioConfig) -> torch.Tensor:
+    """Optimised ``(C, bins, T)`` log-spectrogram -> ``(C, length)`` samples by Griffin–Lim."""
+    generator = torch.Generator().manual_seed(config.seed)
+    return spectral.griffin_lim(spectral.magnitude(log_spec), config.n_fft, config.hop, length,
+                                config.griffin_lim_iterations, config.griffin_lim_momentum, generator)
+
+
+def input_spectrograms(style: torch.Tensor, content: torch.Tensor | None, config: AudioConfig) -> dict:
+    """``{"style": …, "content": …}`` log1p|STFT| ``(C, bins, T)`` of the ``(C, N)`` clips given."""
+    clips = {"style": style} if content is None else {"content": content, "style": style}
+    return {name: spectral.features(x.float(), config.n_fft, config.hop) for name, x in clips.items()}
+
+
+def optimise(objective: SpectrogramObjective, start: torch.Tensor, config: AudioConfig,
+             callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
+    """L-BFGS on the log-spectrogram (the recipe: 300 iterations from small noise); the best point."""
+    done, t0 = 0, clock()
+    size = (start.shape[2], start.shape[1])  # (frames, bins): the spectrogram's width and height
+
+    def report(losses, current):
+        nonlocal done
+        done += 1
+        if callback is not None:
+            callback(Progress(done, config.iterations, 0, 1, size, losses, clock() - t0))
+
+    try:
+        return run_loop(objective, start, config.iterations, loop_settings(config), report)
+    except DivergedError:
+        raise DivergedError("the optimisation diverged (loss is NaN or inf); try another --seed "
+                            "or a smaller --content-weight") from None
+
+
+def finish(log_spec: torch.Tensor, objective: SpectrogramObjective, length: int, config: AudioConfig,
+           spectrograms: dict[str, torch.Tensor]) -> AudioResult:
+    """The optimised log-spectrogram's losses, its Griffin–Lim audio and the spectrograms to plot."""
+    with torch.no_grad():
+        _, losses = objective(log_spec)
+    samples = to_audio(log_spec, length, config).cpu()
+    # the plot shows what is heard: the spectrogram of the phase-recovered signal, before scaling
+    result_spec = spectral.features(samples, config.n_fft, config.hop)
+    return AudioResult(normalise_peak(samples), config.sample_rate, {**spectrograms, "result": result_spec}, losses)
+
+
+def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioConfig | None = None,
+               callback: Callable[[Progress], None] | None = None,
+               network: RandomNet | None = None) -> AudioResult:
+    """Style transfer of ``content`` ``(C, N)`` or, without it, a texture of ``config.seconds``.
+
+    ``style`` is ``(C, N)`` too (C equal to the content's); both at ``config.sample_rate``. The result
+    has the content's length. Ctrl-C raises :class:`AudioInterrupted` holding the best result so far;
+    NaN raises :class:`DivergedError`.
+    """
+    config = config or AudioConfig()
+    validate(config, content is not None)
+    device = resolve_device(config.device)
+    length = content.shape[-1] if content is not None else round(config.seconds * config.sample_rate)
+    spec = input_spectrograms(style, content, config)
+    channels, n_bins = spec["style"].shape[:2]
+    net = network or RandomNet(n_bins, config.filters, config.kernel_width, config.seed).to(device)
+    content_spec = spec["content"].to(device) if content is not None else None
+    objective = build_objective(net, spec["style"].to(device), content_spec, config.content_weight)
+    start = initial_spectrogram(config, (channels, n_bins, 1 + length // config.hop), content_spec,
+                                torch.Generator().manual_seed(config.seed))
+    try:
+        best = optimise(objective, start.to(device), config, callback)
+    except _Stop as stop:
+        raise AudioInterrupted(finish(stop.image, objective, length, config, spec)) from None
+    return finish(best, objective, length, config, spec)
+
+
+def audio_transfer(content: str | os.PathLike | None, style: str | os.PathLike, config: AudioConfig | None = None,
+                   callback: Callable[[Progress], None] | None = None) -> AudioResult:
+    """``impasto audio``: read the files, match their channels, and run :func:`synthesise`.
+
+    ``content=None`` synthesises a texture of ``config.seconds`` from noise.
+    """
+    config = config or AudioConfig()
+    validate(config, content is not None)
+    need = min_samples(config)
+    style_x = load_audio(style, config.sample_rate, config.channels, need)
+    content_x = None if content is None else load_audio(content, config.sample_rate, config.channels, need)
+    channels = style_x.shape[0] if content_x is None else content_x.shape[0]
+    set_threads()
+    return synthesise(match_channels(style_x, channels), content_x, config, callback)

@@ -1,0 +1,124 @@
+"""Spatial control: region masks and guided Gram matrices.
+
+Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural Style
+Transfer" (arXiv 1611.07865), section 4 "Spatial control": each region r has a guidance channel
+``T_r`` (a mask); it is propagated to every layer l as ``T_r^l``, the guided feature maps are
+``F_r^l = T_r^l ∘ F^l`` and each region's Gram matrix ``G_r^l = F_r^l F_r^lᵀ`` is matched to the
+(guided) Gram matrix of that region's style.
+
+A mask is any image Pillow reads: white (255) is inside the region, black outside, grays are soft
+edges (transparent pixels count as white). Masks are ``(1, 1, H, W)`` tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import imageio, losses
+from .errors import ImpastoError
+from .vgg import LAYER_INDEX, LAYERS
+
+NONE = "none"  # a style argument that paints nothing: its region keeps the photo
+
+
+def is_none(style) -> bool:
+    """True for ``None`` or the word ``none`` in the style list."""
+    return style is None or (isinstance(style, str) and style.strip().lower() == NONE)
+
+
+# ---------------------------------------------------------------- masks as images
+
+def load_mask(path: str | os.PathLike) -> Image.Image:
+    """Read a mask as an 8-bit gray image; an unreadable or all-black mask is an error."""
+    img = imageio.open_image(path).convert("L")
+    if img.getextrema()[1] == 0:
+        raise ImpastoError(f"{path}: mask is empty (all black); white marks the region")
+    return img
+
+
+def mask_tensor(mask: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """Gray mask -> ``(1, 1, h, w)`` in [0, 1] at ``size`` (w, h).
+
+    A mask of another size is stretched to the image's (bilinear, antialiased when shrinking,
+    so hard edges become soft rather than jagged).
+    """
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return imageio.pil_to_tensor(mask)[:, :1]
+
+
+def regions(masks: torch.Tensor, styled: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(R, 1, H, W)`` masks -> (the same, scaled where they overlap; the keep-the-photo weight).
+
+    Where masks overlap (their sum exceeds 1) they are scaled to sum to 1, so the styles blend;
+    whatever the styled masks leave uncovered (``1 − Σ``, including regions whose style is
+    ``none``) keeps the photo.
+    """
+    scaled = masks / masks.sum(0, keepdim=True).clamp_min(1.0)
+    flags = torch.tensor(styled, dtype=scaled.dtype).view(-1, 1, 1, 1)
+    keep = (1 - (scaled * flags).sum(0, keepdim=True)).clamp(0, 1)
+    return scaled, keep
+
+
+def hold(image: torch.Tensor, keep: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """``k · photo + (1 − k) · image``: the keep region shows the photo, soft edges blend."""
+    return keep * photo + (1 - keep) * image
+
+
+# ---------------------------------------------------------------- masks at every layer
+
+def pools_before(layer: str) -> int:
+    """How many 2×2 poolings the network has applied by ``layer`` (relu3_1: 2, pool3: 3)."""
+    return sum(1 for name in LAYERS[: LAYER_INDEX[layer] + 1] if name.startswith("pool"))
+
+
+def layer_mask(mask: torch.Tensor, layer: str) -> torch.Tensor:
+    """The mask on ``layer``'s grid: averaged over the 2×2 cells of every pooling before it.
+
+    The 3×3 convolutions are padded and keep the size, so this reproduces each feature map's
+    size exactly (odd sizes are floored, as the network does), and a position's weight is the
+    share of the region in the image patch that pools into it. This is the paper's simple
+    propagation; it does not shrink regions by the receptive field (its "eroded" variant).
+    """
+    for _ in range(pools_before(layer)):
+        mask = F.avg_pool2d(mask, 2, 2)
+    return mask
+
+
+def layer_masks(mask: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    return {name: layer_mask(mask, name) for name in layers}
+
+
+# ---------------------------------------------------------------- guided Gram matrices
+
+def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``G_r = (T ∘ F)(T ∘ F)ᵀ / Σ_k T_k²`` for ``(1, N, h, w)`` features and a ``(1, 1, h, w)`` mask.
+
+    The division makes it a mean over the region (the paper's guided Gram divided by the region's
+    weight), so a mask of ones gives :func:`losses.gram` ``/ M`` and regions of any size compare
+    like with like, as in :func:`losses.style_layer_loss`.
+    """
+    f = losses.feature_matrix(features)                                 # (N, M)
+    t = mask.reshape(-1).to(f.dtype)                                    # (M,)
+    f = f * t
+    return f @ f.T / t.pow(2).sum().clamp_min(1e-8)
+
+
+def region_share(mask: torch.Tensor) -> torch.Tensor:
+    """``Σ_k T_k² / M``: the region's share of the layer."""
+    return mask.float().pow(2).mean()
+
+
+def guided_style_loss(features: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """One region's ``E_l = Σ (G_r − A_r)² / (4 N²)``, weighted by the region's share of the layer.
+
+    The weight keeps the style's pull on each pixel what it is without masks: with one mask of
+    ones this is exactly :func:`losses.style_layer_loss`.
+    """
+    g = guided_gram(features, mask)
+    n = g.shape[0]
+    return region_share(mask) * (g - target).pow(2).sum() / (4.0 * n * n)

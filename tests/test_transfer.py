@@ -1,0 +1,134 @@
+"""End to end on 64 px images with the real VGG-19 weights."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import ImpastoError, Interrupted, TransferConfig, transfer
+from impasto.transfer import scale_sides, split_iterations
+
+FAST = dict(size=64, precision="fp32", device="cpu")
+
+
+def _gray(img, size=(32, 24)):
+    a = np.asarray(img.convert("L").resize(size, Image.Resampling.BILINEAR), dtype=np.float64)
+    return (a - a.mean()) / (a.std() + 1e-9)
+
+
+def _corr(a, b):
+    return float((_gray(a) * _gray(b.resize(a.size))).mean())
+
+
+def _run(small_images, vgg, styles=("starry_night",), **changes):
+    losses = []
+    config = TransferConfig(**{**FAST, "iterations": 40, **changes})
+    out = transfer(small_images["tubingen"], [small_images[s] for s in styles], config,
+                   callback=lambda p: losses.append(p.losses), network=vgg)
+    return out, losses
+
+
+def test_loss_falls_tenfold_from_white_noise(small_images, vgg):
+    out, losses = _run(small_images, vgg, iterations=100)  # the paper's settings: noise, α/β = 1e-3
+    assert losses[0]["total"] / losses[-1]["total"] > 10
+    assert losses[-1]["style"] < losses[0]["style"] / 10
+    assert out.size == (64, 48) and out.mode == "RGB"
+
+
+def test_content_structure_is_kept(small_images, vgg):
+    out, losses = _run(small_images, vgg, iterations=80, ratio=1.0)
+    content = Image.open(small_images["tubingen"])
+    style = Image.open(small_images["starry_night"])
+    assert _corr(out, content) > 0.45
+    assert _corr(out, content) > _corr(out, style) + 0.1
+
+
+@pytest.mark.parametrize("init", ["content", "noisy-content", "style", "file"])
+def test_init_modes(small_images, vgg, init):
+    start = str(small_images["kandinsky"]) if init == "file" else init
+    out, losses = _run(small_images, vgg, iterations=15, init=start)
+    assert losses[-1]["total"] < losses[0]["total"]
+    reference = {"content": "tubingen", "noisy-content": "tubingen", "style": "starry_night",
+                 "file": "kandinsky"}[init]
+    # few iterations from that start: the result still resembles it
+    assert _corr(out, Image.open(small_images[reference])) > 0.3
+
+
+def test_content_init_starts_at_zero_content_loss(small_images, vgg):
+    _, losses = _run(small_images, vgg, iterations=2, init="content")
+    assert losses[0]["content"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_several_styles_blend(small_images, vgg):
+    out, losses = _run(small_images, vgg, styles=("starry_night", "kandinsky"), iterations=30,
+                       style_blend=(0.7, 0.3))
+    assert losses[-1]["style"] < losses[0]["style"] / 5
+    with pytest.raises(ImpastoError, match="2 style images"):
+        _run(small_images, vgg, styles=("starry_night", "kandinsky"), style_blend=(1.0,))
+
+
+def test_same_seed_same_output(small_images, vgg):
+    a, _ = _run(small_images, vgg, iterations=10, seed=7)
+    b, _ = _run(small_images, vgg, iterations=10, seed=7)
+    c, _ = _run(small_images, vgg, iterations=10, seed=8)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_adam_and_coursera_normalisation(small_images, vgg):
+    _, losses = _run(small_images, vgg, iterations=30, optimizer="adam", lr=0.05,
+                     normalization="coursera", init="noisy-content")
+    assert losses[-1]["total"] < losses[0]["total"] / 2
+
+
+def test_style_size_and_total_variation(small_images, vgg):
+    from impasto.imageio import pil_to_tensor
+    from impasto.losses import total_variation
+
+    smooth, l1 = _run(small_images, vgg, iterations=20, tv_weight=1e9, style_size=48)
+    rough, l2 = _run(small_images, vgg, iterations=20, style_size=48)
+    assert "tv" in l1[-1] and "tv" not in l2[-1]
+    assert total_variation(pil_to_tensor(smooth)) < total_variation(pil_to_tensor(rough))
+
+
+def test_early_stop_ends_run(small_images, vgg):
+    _, losses = _run(small_images, vgg, iterations=200, init="content", early_stop=0.5)
+    assert len(losses) < 200
+
+
+def test_interrupt_keeps_latest_result(small_images, vgg):
+    def stop_at_five(progress):
+        if progress.iteration == 5:
+            raise KeyboardInterrupt
+
+    config = TransferConfig(**{**FAST, "iterations": 50})
+    with pytest.raises(Interrupted) as info:
+        transfer(small_images["tubingen"], small_images["starry_night"], config, callback=stop_at_five,
+                 network=vgg)
+    assert info.value.image.size == (64, 48)
+
+
+def test_callback_gets_images_on_request(small_images, vgg):
+    events = []
+    config = TransferConfig(**{**FAST, "iterations": 6})
+    transfer(small_images["tubingen"], small_images["starry_night"], config, callback=events.append,
+             image_every=3, network=vgg)
+    assert [e.iteration for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e.image is not None for e in events] == [False, False, True, False, False, True]
+    assert events[2].image.shape == (1, 3, 48, 64)
+    assert set(events[0].losses) >= {"content", "style", "total"}
+
+
+def test_coarse_to_fine_plan():
+    assert scale_sides(TransferConfig(size=512, scales=3)) == [128, 256, 512]
+    assert scale_sides(TransferConfig(size=512, scales=(200, 512))) == [200, 512]
+    assert split_iterations(100, 3) == [33, 33, 34]
+    with pytest.raises(ImpastoError):
+        scale_sides(TransferConfig(size=512, scales=(300, 200, 512)))
+
+
+def test_bad_option_values(small_images, vgg):
+    for bad in (dict(size=0), dict(style_layers=("relu9_9",)), dict(iterations=-1), dict(noise_ratio=2.0),
+                dict(init="no-such-file.png"), dict(style_layer_weights=(1.0,))):
+        with pytest.raises(ImpastoError):
+            _run(small_images, vgg, **bad)
