@@ -29,7 +29,8 @@ class TransferConfig:
     style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)")
     style_scale: float = _opt(1.0, "style image's long side relative to the output's")
     scales: tuple[int, ...] | int = _opt(
-        1, "coarse-to-fine: number of scales (each twice the previous) or long sides like 128,256,512")
+        0, "coarse-to-fine: 0 (auto: from 128 px up, doubling), a number of scales, or long sides "
+           "like 128,256,512; 1 is the paper's single-scale run")
     # --- layers and weights (paper section 3) ---
     content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated")
     content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)")
@@ -44,7 +45,7 @@ class TransferConfig:
     tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)")
     content_style_weight: float = _opt(
         0.0, "gamma: subtract gamma L_style(content, x), pushing away from the photo's own style "
-             "(seed 000; bounded at L_style(content, style); 0: off)")
+             "(seed 000; below beta; clamped at 4 L_style(content, style); 0: off)")
     # --- control: colour, regions, scale (arXiv 1606.05897 and 1611.07865; docs/readme-control.md) ---
     color: str = _opt("transfer", "transfer (the paper: the painting's colours), luminance (stylise luminance "
                       "only, keep the photo's colours) or match (recolour the style to the photo first)",
@@ -64,13 +65,14 @@ class TransferConfig:
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
         nargs=2, metavar=("STYLE", "LAYERS"))
     # --- the start image and the optimiser ---
-    init: str = _opt("noise", "start image: noise (the paper), content, noisy-content, style, or an image file")
+    init: str = _opt("content", "start image: content (fastest to converge), noise (white noise, the paper), "
+                     "noisy-content, style, or an image file")
     noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)")
     seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine")
     optimizer: str = _opt("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
-    iterations: int = _opt(500, "optimiser iterations (over all scales)")
-    lr: float = _opt(0.02, "Adam learning rate (pixels in [0, 1])")
-    lbfgs_history: int = _opt(100, "L-BFGS history size")
+    iterations: int = _opt(300, "optimiser iterations over all scales (split 4:2:1 for three scales)")
+    lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units")
+    lbfgs_history: int = _opt(30, "L-BFGS history size")
     line_search: bool = _opt(False, "L-BFGS with a strong-Wolfe line search")
     early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)")
     # --- the network ---
@@ -120,9 +122,11 @@ class AudioConfig:
                      choices=AUDIO_INIT_MODES)
     iterations: int = _opt(300, "L-BFGS iterations")
     lbfgs_history: int = _opt(10, "L-BFGS history size (10, scipy's L-BFGS-B default used by the recipe)")
+    line_search: bool = _opt(True, "L-BFGS with a strong-Wolfe line search (the recipe's scipy L-BFGS-B has one)")
     # --- phase recovery ---
     griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase")
-    griffin_lim_momentum: float = _opt(0.0, "fast Griffin-Lim momentum, 0 to <1 (0: classic, as the recipe)")
+    griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1): 0.99 as librosa, 0 the "
+                                       "classic algorithm of the 2016 code")
     seed: int = _opt(0, "random seed of the network, the start noise and the start phase")
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 
@@ -143,6 +147,73 @@ class RecolorConfig:
                             choices=("yiq", "yuv"))
 
     def replace(self, **changes) -> "RecolorConfig":
+        return replace(self, **changes)
+
+
+# The paper's figures 1 and 3 (Gatys et al.): layers "conv1_1 … conv5_1" are relu1_1 … relu5_1 here
+# (post-ReLU, as above); the sheets label them with the paper's names.
+PAPER_FIGURE_LAYERS = PAPER_STYLE_LAYERS
+PAPER_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)   # figure 3's columns, alpha/beta
+RECONSTRUCT_CONTENT_LAYER = "relu4_2"      # `reconstruct content` without --layer: the paper's content layer
+
+
+def _shared(name: str):
+    """One of :class:`TransferConfig`'s options, with its default and help (one place for both)."""
+    f = TransferConfig.__dataclass_fields__[name]
+    return field(default=f.default, metadata=f.metadata)
+
+
+@dataclass(frozen=True)
+class ReconstructConfig:
+    """Settings of ``impasto reconstruct`` and ``impasto figure reconstructions`` (paper figure 1):
+    images found from white noise that match one layer's content or a few layers' Gram matrices."""
+
+    size: int = _opt(256, "long side in pixels at which the input is measured (aspect ratio kept); "
+                          "content reconstructions come out at this size")
+    texture_size: tuple[int, ...] | int | None = _opt(
+        None, "style reconstructions: the texture's WIDTH,HEIGHT, or one number for a square, any size; "
+              "None: the style input's shape at --size")
+    iterations: int = _opt(500, "optimiser iterations per reconstruction")
+    seed: int = _shared("seed")
+    optimizer: str = _shared("optimizer")
+    lr: float = _shared("lr")
+    lbfgs_history: int = _shared("lbfgs_history")
+    early_stop: float = _shared("early_stop")
+    pooling: str = _shared("pooling")
+    weights: str | None = _shared("weights")
+    preprocess: str = _shared("preprocess")
+    precision: str = _shared("precision")
+    device: str = _shared("device")
+
+    def replace(self, **changes) -> "ReconstructConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Settings of ``impasto figure grid`` (paper figure 3): one transfer per style-layer subset
+    (rows) and alpha/beta ratio (columns), all from the same white noise."""
+
+    size: int = _opt(256, "long side of each cell in pixels (aspect ratio of the content kept; the style is "
+                          "measured at the same long side)")
+    ratios: tuple[float, ...] = _opt(PAPER_RATIOS, "alpha/beta of the columns (figure 3: 1e-5,1e-4,1e-3,1e-2)")
+    depths: tuple[int, ...] | int = _opt(
+        (1, 2, 3, 4, 5), "rows: for each d the style layers conv1_1 ... conv<d>_1 (the paper's names: relu<n>_1 "
+                           "here) (figure 3: 1,2,3,4,5)")
+    content_layers: tuple[str, ...] = _shared("content_layers")
+    iterations: int = _opt(300, "optimiser iterations per cell")
+    seed: int = _shared("seed")
+    optimizer: str = _shared("optimizer")
+    lr: float = _shared("lr")
+    lbfgs_history: int = _shared("lbfgs_history")
+    early_stop: float = _shared("early_stop")
+    pooling: str = _shared("pooling")
+    weights: str | None = _shared("weights")
+    preprocess: str = _shared("preprocess")
+    precision: str = _shared("precision")
+    device: str = _shared("device")
+
+    def replace(self, **changes) -> "GridConfig":
         return replace(self, **changes)
 
 

@@ -16,6 +16,7 @@ from . import losses, masks
 from .errors import ImpastoError
 from .vgg import VGG19, check_layers
 
+# The −γ term stops at 4 L_style(p, a): twice the painting's Gram distance from the photo.
 CONTENT_STYLE_CEILING = 4.0
 TermFn = Callable[[dict, torch.Tensor], torch.Tensor]
 
@@ -98,17 +99,20 @@ def guided_style_term(regions: Sequence[tuple[dict[str, torch.Tensor], dict[str,
 @torch.no_grad()
 def content_style_term(vgg: VGG19, content: torch.Tensor, targets: dict[str, torch.Tensor],
                        weights: Sequence[float], gamma: float, name: str = "content_style") -> Term:
-    """The extension of seed 000 (SEEDS.md section 2): ``−γ min(L_style(p, x), L_style(p, a))``.
+    """Seed 000's extension (SEEDS.md section 2), bounded: ``−γ min(L_style(p, x), 4 L_style(p, a))``.
 
-    ``targets`` are the style's Gram targets A^l (per M). The subtracted term measures how far
-    the result's Gram matrices are from the content photo's own (same layers and w_l). Unbounded,
-    ``−γ L_style(p, x)`` could be driven to −∞; it is clamped at ``L_style(p, a)``, the distance
-    from the photo's style to the painting's: the push stops once the result is as far from the
-    photo's style as the painting itself is (zero gradient above), so the total stays ≥ −γ L_style(p, a).
+    ``targets`` are the painting's Gram targets A^l (per M); the term measures, on the same layers
+    with the same w_l, how far the result's Gram matrices are from the content photo's own. Left
+    unbounded, ``−γ L_style(p, x)`` rewards ever larger Gram matrices; clamped, the push stops once
+    the result is twice as far (in Gram distance, hence 4× in the squared loss) from the photo's
+    style as the painting is: above that the term is constant, with zero gradient, and the
+    total never falls below ``−4γ L_style(p, a)``. (With γ < β, which :func:`transfer.validate`
+    requires, ``β‖G − A‖² − γ‖G − P‖²`` is a bowl around ``(βA − γP)/(β − γ)`` per layer.)
     """
     layers = tuple(targets)
     own = style_targets(vgg, [content], [1.0], layers)
-    ceiling = CONTENT_STYLE_CEILING * float(style_term(targets, weights, 1.0).fn(vgg(content, layers), content))
+    to_painting = float(style_term(targets, weights, 1.0).fn(vgg(content, layers), content))
+    ceiling = CONTENT_STYLE_CEILING * to_painting
     inner = style_term(own, weights, 1.0)
 
     def fn(feats, image):

@@ -45,11 +45,18 @@ class Interrupted(KeyboardInterrupt):
 @dataclass
 class LoopSettings:
     optimizer: str = "lbfgs"
-    lr: float = 0.02
+    lr: float = 4.0       # Adam's step, in 0–255 pixel units
     lbfgs_history: int = 100
     line_search: bool = False
     early_stop: float = 0.0
-    clamp: bool = False   # keep pixels in [0, 1] after each Adam step
+    clamp: bool = True    # keep pixels in the valid range after each step
+
+
+# The optimiser works on pixels in 0–255 units — the units the network was trained on (Caffe) and
+# the ones the original implementations optimise in. L-BFGS is invariant to that scale except for
+# its first step, min(1, 1/‖g‖₁)·g, which is far too short in [0, 1] units when starting from the
+# content photo: the curvature pairs it then collects are noise and the run stalls.
+PIXEL_SCALE = 255.0
 
 
 def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
@@ -76,20 +83,21 @@ class Loop:
 
     def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
         self.objective, self.settings = objective, settings
-        self.param = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        start = image.detach().clone(memory_format=torch.contiguous_format) * PIXEL_SCALE
+        self.param = start.requires_grad_(True)
         self.optimizer = make_optimizer(self.param, settings)
-        self.best_loss, self.best_image = math.inf, self.param.detach().clone()
+        self.best_loss, self.best_image = math.inf, image.detach().clone()
         self.history: list[float] = []
         self.last_report: dict[str, float] = {}
         self.restarts = 0
 
     def _closure(self):
         self.optimizer.zero_grad(set_to_none=True)
-        loss, report = self.objective(self.param)
+        loss, report = self.objective(self.param / PIXEL_SCALE)
         if not math.isfinite(report["total"]):
             raise _NonFinite()
         loss.backward()
-        self._evaluated.append((report, self.param.detach().clone()))
+        self._evaluated.append((report, self.image()))
         return loss
 
     def _restart(self) -> None:
@@ -99,7 +107,7 @@ class Loop:
             raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
                                 "or --style-weight, or --line-search")
         with torch.no_grad():
-            self.param.copy_(self.best_image)
+            self.param.copy_(self.best_image * PIXEL_SCALE)
         self.optimizer = make_optimizer(self.param, self.settings)
 
     def step(self) -> dict[str, float]:
@@ -119,7 +127,7 @@ class Loop:
             return self.last_report
         if self.settings.clamp:
             with torch.no_grad():
-                self.param.clamp_(0, 1)
+                self.param.clamp_(0, PIXEL_SCALE)
         report = self._evaluated[0][0]
         self.history.append(report["total"])
         self.last_report = report
@@ -131,10 +139,14 @@ class Loop:
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
         """The better of the best evaluated image and the final, not yet evaluated, one."""
-        _, report = self.objective(self.param.detach())
+        _, report = self.objective(self.image())
         if math.isfinite(report["total"]) and report["total"] <= self.best_loss:
-            self.best_loss, self.best_image = report["total"], self.param.detach().clone()
+            self.best_loss, self.best_image = report["total"], self.image()
         return self.best_image
+
+    def image(self) -> torch.Tensor:
+        """The current pixels as ``(1, 3, H, W)`` in [0, 1] (a copy)."""
+        return self.param.detach() / PIXEL_SCALE
 
 
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,
@@ -145,7 +157,7 @@ def run_loop(objective: Objective, image: torch.Tensor, iterations: int, setting
         for _ in range(iterations):
             losses = loop.step()
             if report is not None:
-                report(losses, loop.param.detach())
+                report(losses, loop.image())
             if loop.stalled():
                 break
     except KeyboardInterrupt:

@@ -22,8 +22,10 @@ class ProgressBar:
             self.bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, file=sys.stderr,
                             dynamic_ncols=True, smoothing=0.1)
         shown = {k: _fmt(v) for k, v in event.losses.items() if k != "total"}
-        if event.scales > 1:
+        if getattr(event, "scales", 1) > 1:
             shown["scale"] = f"{event.scale + 1}/{event.scales}"
+        if getattr(event, "cells", 1) > 1:  # a sheet of several runs (impasto.paper.CellProgress)
+            shown["cell"] = f"{event.cell + 1}/{event.cells}" + (" cached" if event.cached else "")
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(event.iteration - self.bar.n)
 

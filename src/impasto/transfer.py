@@ -6,6 +6,7 @@ optimisation loop -> next scale (upsampled) -> PIL image. Progress goes to ``cal
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -54,8 +55,9 @@ def validate(config: TransferConfig, n_styles: int) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ImpastoError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if config.content_style_weight < 0:
-        raise ImpastoError(f"--content-style-weight must be 0 or more, got {config.content_style_weight}")
+    if not 0 <= config.content_style_weight < config.beta:  # seed 000's γ: see objective.content_style_term
+        raise ImpastoError(f"--content-style-weight must be at least 0 and below the style weight "
+                           f"beta = {config.beta:g}, got {config.content_style_weight:g}")
     if config.iterations < 0:
         raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
     if not 0 <= config.noise_ratio <= 1:
@@ -72,23 +74,36 @@ def validate(config: TransferConfig, n_styles: int) -> None:
     scale_sides(config)
 
 
+AUTO_COARSEST = 128  # long side of the coarsest scale when --scales is 0 (auto)
+
+
 def scale_sides(config: TransferConfig) -> list[int]:
-    """Long side of each scale, coarse to fine, the last one being ``config.size``."""
+    """Long side of each scale, coarse to fine, the last one being ``config.size``.
+
+    0 (auto): halve the size while the coarsest stays at least 128 px (512 -> 128, 256, 512).
+    Gatys et al.'s high-resolution recipe and later tools go coarse to fine the same way.
+    """
     if isinstance(config.scales, int):
-        if config.scales < 1:
-            raise ImpastoError(f"--scales must be at least 1, got {config.scales}")
-        sides = [max(16, round(config.size / 2 ** k)) for k in reversed(range(config.scales))]
+        if config.scales < 0:
+            raise ImpastoError(f"--scales must be 0 (auto) or more, got {config.scales}")
+        count = config.scales or max(1, 1 + int(math.log2(config.size / AUTO_COARSEST)))
+        sides = [max(16, round(config.size / 2 ** k)) for k in reversed(range(count))]
     else:
         sides = [int(s) for s in config.scales]
         if not sides or min(sides) < 16 or sides != sorted(sides):
             raise ImpastoError("--scales must be increasing long sides of at least 16 px")
-        sides[-1] = config.size if sides[-1] != config.size else sides[-1]
+        sides[-1] = config.size
     return sides
 
 
 def split_iterations(total: int, n: int) -> list[int]:
-    """Iterations per scale: an equal share each, the remainder to the finest."""
-    share = [total // n] * n
+    """Iterations per scale, halving from each scale to the next finer one (4:2:1 for three).
+
+    A coarse iteration costs a quarter of the next finer one, so the coarse scales do most of the
+    travelling and the full size only refines; the rounding remainder goes to the finest.
+    """
+    weights = [2.0 ** (n - 1 - k) for k in range(n)]
+    share = [int(total * w / sum(weights)) for w in weights]
     share[-1] += total - sum(share)
     return share
 
@@ -158,7 +173,7 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
 def loop_settings(config: TransferConfig) -> LoopSettings:
     return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
                         line_search=config.line_search, early_stop=config.early_stop,
-                        clamp=config.optimizer == "adam")
+                        clamp=True)
 
 
 # ---------------------------------------------------------------- the job

@@ -33,11 +33,6 @@ def features(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     return torch.log1p(stft(x, n_fft, hop).abs())
 
 
-def magnitude(log_spec: torch.Tensor) -> torch.Tensor:
-    """Inverse of the feature map: ``|S| = exp(X) − 1``, clipped at 0 (the optimised X may dip below 0)."""
-    return torch.expm1(log_spec).clamp(min=0)
-
-
 def spectral_convergence(x: torch.Tensor, mag: torch.Tensor, n_fft: int, hop: int) -> float:
     """``‖ |STFT(x)| − A ‖_F / ‖A‖_F``: how well the signal ``x`` realises the magnitude ``A``."""
     return float((stft(x, n_fft, hop).abs() - mag).norm() / mag.norm().clamp(min=1e-12))

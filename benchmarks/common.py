@@ -1,0 +1,67 @@
+"""Shared pieces of the benchmarks: pre-resized inputs and one fp32 evaluator of the paper's objective."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from impasto.imageio import fit_long_side, pil_to_tensor  # noqa: E402
+from impasto.objective import Objective, content_targets, content_term, style_targets, style_term  # noqa: E402
+from impasto.vgg import VGG19  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+PAPER_CONTENT = ("relu4_2",)
+PAPER_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+ALPHA, BETA = 1.0, 1e3  # α/β = 1e-3
+
+
+def prepare(name: str, long_side: int, folder: Path) -> Path:
+    """``examples/<name>.jpg`` resized once (Lanczos) to ``long_side``, as a PNG both tools read unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}_{long_side}.png"
+    if not path.exists():
+        img = Image.open(EXAMPLES / f"{name}.jpg").convert("RGB")
+        img.resize(fit_long_side(img.size, long_side), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+class Evaluator:
+    """The paper's objective α·½Σ(F−P)² + β·Σ_l ⅕·E_l in fp32, average pooling, on fixed images."""
+
+    def __init__(self, content: Path, style: Path):
+        self.vgg = VGG19(pooling="avg").set_precision("fp32", channels_last=True)
+        c = pil_to_tensor(Image.open(content).convert("RGB"))
+        s = pil_to_tensor(Image.open(style).convert("RGB"))
+        self.size = (c.shape[-1], c.shape[-2])
+        terms = [content_term(content_targets(self.vgg, c, PAPER_CONTENT), [1.0], ALPHA),
+                 style_term(style_targets(self.vgg, [s], [1.0], PAPER_STYLE), [0.2] * 5, BETA)]
+        self.objective = Objective(self.vgg, terms)
+
+    @torch.no_grad()
+    def __call__(self, image) -> dict[str, float]:
+        """Score an 8-bit PIL image (what the user gets) or a (1, 3, H, W) tensor in [0, 1]."""
+        if isinstance(image, Image.Image):
+            image = pil_to_tensor(image)
+        return self.objective(image)[1]
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

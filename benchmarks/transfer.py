@@ -1,0 +1,47 @@
+"""The default transfer: tubingen in the style of starry_night at 512 px, as `make demo` runs it.
+
+Prints seconds per iteration, total seconds, peak memory and the final losses. Not a test.
+Usage: python benchmarks/transfer.py [--size 512] [--iterations N]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import EXAMPLES, Timer, peak_rss_mb
+
+from impasto import TransferConfig, transfer
+from impasto.runtime import resolve_device, resolve_precision
+from impasto.transfer import load_network
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=TransferConfig.size)
+    parser.add_argument("--iterations", type=int, default=TransferConfig.iterations)
+    args = parser.parse_args()
+    config = TransferConfig(size=args.size, iterations=args.iterations)
+    device = resolve_device(config.device)
+    print(f"device {device}, precision {resolve_precision(config.precision, device)}, size {config.size}px, "
+          f"iterations {config.iterations}, scales {config.scales}, init {config.init}")
+    with Timer() as load:
+        vgg = load_network(config)
+    events = []
+    with Timer() as run:
+        transfer(EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", config, callback=events.append,
+                 network=vgg)
+    last = events[-1].losses
+    print(f"network load       {load.seconds:8.2f} s")
+    print(f"total              {run.seconds:8.2f} s for {len(events)} iterations")
+    print(f"seconds/iteration  {run.seconds / max(1, len(events)):8.3f} (all scales)")
+    for k in range(events[-1].scales):
+        at = [e for e in events if e.scale == k]
+        if len(at) > 1:
+            per = (at[-1].elapsed - at[0].elapsed) / (len(at) - 1)
+            print(f"  scale {k + 1}: {at[0].size[0]}x{at[0].size[1]}  {len(at)} iterations, {per:.3f} s/iteration")
+    print(f"peak memory        {peak_rss_mb():8.0f} MB (resident)")
+    print("final losses       " + ", ".join(f"{k} {v:.4e}" for k, v in last.items()))
+
+
+if __name__ == "__main__":
+    main()

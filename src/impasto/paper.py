@@ -1,0 +1,404 @@
+"""The paper's figures as library functions (Gatys, Ecker & Bethge, arXiv 1508.06576).
+
+Figure 1: images found from white noise that match only the content representation of one layer
+(content reconstruction, eq. 1) or only the Gram matrices of a few layers (style reconstruction,
+i.e. texture synthesis, eq. 5). Figure 3: one transfer per style-layer subset (rows) and α/β
+ratio (columns), every cell from the same white noise, with targets computed once per sheet.
+
+The paper's "conv1_1 … conv5_1" are the post-ReLU responses, ``relu1_1 … relu5_1`` here; the
+sheets label them with the paper's names. Nothing here prints or reads arguments: progress goes
+to callbacks, and the only files written are a sheet's finished cells (:class:`CellCache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+
+from . import imageio
+from .config import PAPER_FIGURE_LAYERS, GridConfig, ReconstructConfig
+from .errors import ImpastoError
+from .objective import Objective, Term, content_targets, content_term, style_targets, style_term
+from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
+from .runtime import set_threads
+from .sheet import Cell, contact_sheet
+from .transfer import as_pil, load_network
+from .vgg import VGG19, check_layers
+
+MIN_SIDE = 16          # relu5_1 sits after four 2×2 poolings: 16 px leave it one position
+LETTERS = "abcde"      # the paper's panel letters, by number of style layers / content layer depth
+
+
+# ---------------------------------------------------------------- names and checks
+
+def paper_name(layer: str) -> str:
+    """``relu2_1`` -> ``conv2_1``: the paper's name of a post-ReLU response; others unchanged."""
+    return "conv" + layer[4:] if layer.startswith("relu") else layer
+
+
+def subset_label(depth: int, sep: str = " ") -> str:
+    """Figure 1 and 3's style subsets: conv1_1 (a); conv1_1, conv2_1 (b); conv1_1 ... conv3_1 (c) …"""
+    names = [paper_name(l) for l in PAPER_FIGURE_LAYERS[:depth]]
+    if depth <= 2:
+        return ("," + sep).join(names)
+    return f"{names[0]}{sep}...{sep}{names[-1]}"
+
+
+def ratio_label(ratio: float) -> str:
+    """1e-05 -> '1e-5', 0.0008 -> '8e-4' (the paper's way of writing α/β)."""
+    mantissa, exponent = f"{ratio:e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _check_run(config) -> None:
+    if config.size < MIN_SIDE:
+        raise ImpastoError(f"--size must be at least {MIN_SIDE} px, got {config.size}")
+    if config.iterations < 0:
+        raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
+
+
+def fit(image: Image.Image, long_side: int, name: str) -> tuple[int, int]:
+    """(w, h) of ``image`` at ``long_side``; refuses shapes too thin for the deepest layer."""
+    w, h = imageio.fit_long_side(image.size, long_side)
+    if min(w, h) < MIN_SIDE:
+        raise ImpastoError(f"{name}: {w}x{h} px at --size {long_side}; its short side must be at least "
+                           f"{MIN_SIDE} px (try a larger --size)")
+    return w, h
+
+
+def texture_shape(config: ReconstructConfig, style_shape: tuple[int, int]) -> tuple[int, int]:
+    """(w, h) of a style reconstruction: ``--texture-size`` (any size) or the style's own shape."""
+    given = config.texture_size
+    if given is None:
+        return style_shape
+    sides = (given, given) if isinstance(given, int) else tuple(given)
+    if len(sides) != 2 or min(sides) < MIN_SIDE:
+        raise ImpastoError(f"--texture-size takes WIDTH,HEIGHT or one side, each at least {MIN_SIDE} px; "
+                           f"got {','.join(map(str, sides))}")
+    return sides
+
+
+def grid_axes(config: GridConfig) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Figure 3's rows (style depths 1–5) and columns (α/β ratios), checked."""
+    depths = (config.depths,) if isinstance(config.depths, int) else tuple(config.depths)
+    ratios = tuple(config.ratios)
+    if not depths or any(d not in range(1, 6) for d in depths) or len(set(depths)) != len(depths):
+        raise ImpastoError(f"--depths must be distinct numbers from 1 to 5, got {','.join(map(str, depths))}")
+    if not ratios or min(ratios) <= 0 or len(set(ratios)) != len(ratios):
+        raise ImpastoError(f"--ratios must be distinct positive numbers, got {','.join(map(str, ratios))}")
+    check_layers(config.content_layers)
+    return depths, ratios
+
+
+# ---------------------------------------------------------------- one optimisation from white noise
+
+def white_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
+    """The paper's start image: uniform noise in [0, 1], the same for a given seed and shape."""
+    return torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def loop_settings(config) -> LoopSettings:
+    return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
+                        early_stop=config.early_stop, clamp=config.optimizer == "adam")
+
+
+@torch.no_grad()
+def unit_scaled(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor) -> list[Term]:
+    """The terms with every weight divided by their total at ``start``; the minimiser does not change.
+
+    Departure from the paper (which does not need it with its L-BFGS): PyTorch's L-BFGS is not
+    scale-invariant — its first step is 1/‖g‖₁ and its curvature test an absolute 1e-10 — and the
+    raw losses here span many orders of magnitude over layers, sizes and ratios; a style
+    reconstruction starting near 5e7 stalls on its first step. Starting every run at 1 makes each
+    behave alike.
+    """
+    _, values = Objective(vgg, terms)(start)
+    total = values["total"]
+    if not (math.isfinite(total) and total > 0):
+        return list(terms)
+    return [replace(t, weight=t.weight / total) for t in terms]
+
+
+def solve(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor, config,
+          report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """Minimise the weighted ``terms`` over the pixels, from ``start`` (paper section 2)."""
+    objective = Objective(vgg, unit_scaled(vgg, terms, start))
+    return run_loop(objective, start, config.iterations, loop_settings(config), report)
+
+
+def _network(config, network: VGG19 | None) -> tuple[VGG19, torch.device]:
+    set_threads()
+    vgg = network or load_network(config)
+    return vgg, next(vgg.parameters()).device
+
+
+def _measured(image, long_side: int) -> torch.Tensor:
+    """An input (path or PIL image) as ``(1, 3, H, W)`` at ``long_side``: read and checked before
+    the network is loaded, so bad input fails at once."""
+    pil = as_pil(image)
+    name = str(image) if not isinstance(image, Image.Image) else "image"
+    return imageio.resize_pil(pil, size=fit(pil, long_side, name))
+
+
+# ---------------------------------------------------------------- figure 1, one panel at a time
+
+def reconstruct_content(image, layer: str, config: ReconstructConfig | None = None,
+                        callback: Callable[[Progress], None] | None = None,
+                        network: VGG19 | None = None) -> Image.Image:
+    """White noise -> an image whose ``layer`` response matches ``image``'s (figure 1, content; eq. 1).
+
+    Low layers give back the pixels almost exactly, high ones keep the arrangement and lose detail.
+    Ctrl-C raises :class:`Interrupted` with the best image so far.
+    """
+    config = config or ReconstructConfig()
+    check_layers([layer])
+    _check_run(config)
+    photo = _measured(image, config.size)
+    vgg, device = _network(config, network)
+    photo = photo.to(device)
+    term = content_term(content_targets(vgg, photo, [layer]), [1.0], 1.0)
+    return _run_one(vgg, term, photo.shape, config, callback)
+
+
+def reconstruct_style(image, layers: Sequence[str], config: ReconstructConfig | None = None,
+                      callback: Callable[[Progress], None] | None = None,
+                      network: VGG19 | None = None) -> Image.Image:
+    """White noise -> a texture whose Gram matrices on ``layers`` match ``image``'s (figure 1, style).
+
+    ``L_style`` of eq. 5 with w_l = 1/len(layers); the output has ``config.texture_size`` (any size:
+    the targets are Gram matrices per position, so they do not depend on the input's shape).
+    """
+    config = config or ReconstructConfig()
+    layers = tuple(check_layers(layers))
+    if not layers:
+        raise ImpastoError("at least one style layer is needed")
+    _check_run(config)
+    painting = _measured(image, config.size)
+    w, h = texture_shape(config, (painting.shape[-1], painting.shape[-2]))
+    vgg, device = _network(config, network)
+    painting = painting.to(device)
+    term = style_term(style_targets(vgg, [painting], [1.0], layers), [1.0 / len(layers)] * len(layers), 1.0)
+    return _run_one(vgg, term, (1, 3, h, w), config, callback)
+
+
+def _run_one(vgg: VGG19, term: Term, shape, config, callback) -> Image.Image:
+    device = next(vgg.parameters()).device
+    start, began, done = white_noise(shape, config.seed).to(device), clock(), 0
+
+    def report(losses, current):
+        nonlocal done
+        done += 1
+        if callback is not None:
+            callback(Progress(done, config.iterations, 0, 1, (shape[-1], shape[-2]), losses, clock() - began))
+
+    try:
+        return imageio.tensor_to_pil(solve(vgg, [term], start, config, report).cpu())
+    except _Stop as stop:
+        raise Interrupted(imageio.tensor_to_pil(stop.image.cpu())) from None
+
+
+# ---------------------------------------------------------------- sheets: cells, cache, progress
+
+@dataclass
+class CellProgress:
+    """One iteration of one cell of a sheet (or a cell found in the cache, ``cached``)."""
+
+    iteration: int             # 1-based, over the whole sheet (cached cells count as done)
+    iterations: int            # planned total of the sheet
+    cell: int                  # 0-based index of the cell
+    cells: int
+    label: str                 # the cell's caption, e.g. "(c) 1e-3"
+    losses: dict[str, float]   # unweighted terms and the (unit-scaled) "total"; empty when cached
+    elapsed: float             # seconds since the sheet started
+    cached: bool = False
+
+
+@dataclass
+class CellJob:
+    key: str                                        # file-name stem, unique within the sheet
+    label: str
+    make: Callable[[Callable], torch.Tensor]        # report -> (1, 3, H, W) image
+
+
+class CellCache:
+    """A sheet's finished cells as PNGs in ``folder``, each named by its cell and a fingerprint of
+    everything that shapes it (inputs' pixels, every option, the version). Written atomically, so a
+    sheet stopped and started again with the same arguments goes on where it stopped."""
+
+    def __init__(self, folder: str | Path, fingerprint: str):
+        self.folder, self.fingerprint = Path(folder), fingerprint
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}-{self.fingerprint[:16]}.png"
+
+    def get(self, key: str) -> Image.Image | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return imageio.open_image(path)
+        except ImpastoError:  # unreadable: made again
+            return None
+
+    def put(self, key: str, image: Image.Image) -> None:
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ImpastoError(f"{self.folder}: cannot create the cell cache ({exc.strerror})") from None
+        imageio.save_image(image, self.path(key))
+
+
+def fingerprint(kind: str, config, images: Sequence[torch.Tensor], skip: Sequence[str] = ()) -> str:
+    """SHA-256 of the sheet's kind, the options (less ``skip``), the inputs' pixels and the version."""
+    from . import __version__  # here: the package imports its modules before defining it
+
+    h = hashlib.sha256()
+    options = {k: v for k, v in asdict(config).items() if k not in skip}
+    h.update(json.dumps([kind, __version__, options], sort_keys=True, default=str).encode())
+    for image in images:
+        pixels = (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+        h.update(str(tuple(pixels.shape)).encode() + pixels.numpy().tobytes())
+    return h.hexdigest()
+
+
+def run_cells(jobs: Sequence[CellJob], iterations: int, cache: CellCache | None = None,
+              callback: Callable[[CellProgress], None] | None = None) -> list[Image.Image]:
+    """Each cell in turn (cached ones read back), reporting over the whole sheet."""
+    began, total, images = clock(), len(jobs) * iterations, []
+    for index, job in enumerate(jobs):
+        image = cache.get(job.key) if cache is not None else None
+        if image is None:
+            image = imageio.tensor_to_pil(job.make(_cell_reporter(callback, index, jobs, iterations, began)).cpu())
+            if cache is not None:
+                cache.put(job.key, image)
+        elif callback is not None:
+            callback(CellProgress((index + 1) * iterations, total, index, len(jobs), job.label, {},
+                                  clock() - began, cached=True))
+        images.append(image)
+    return images
+
+
+def _cell_reporter(callback, index: int, jobs: Sequence[CellJob], iterations: int, began: float):
+    done = index * iterations
+
+    def report(losses, current):
+        nonlocal done
+        done += 1
+        if callback is not None:
+            callback(CellProgress(done, len(jobs) * iterations, index, len(jobs), jobs[index].label,
+                                  losses, clock() - began))
+
+    return report
+
+
+# ---------------------------------------------------------------- figure 1: the reconstructions sheet
+
+def figure_reconstructions(image, style=None, config: ReconstructConfig | None = None,
+                           cache_dir: str | Path | None = None,
+                           callback: Callable[[CellProgress], None] | None = None,
+                           network: VGG19 | None = None) -> Image.Image:
+    """Figure 1: content reconstructions of ``image`` from conv1_1 … conv5_1 (a–e) and style
+    reconstructions of ``style`` (default: ``image``) from the growing subsets (a)–(e), one sheet."""
+    config = config or ReconstructConfig()
+    _check_run(config)
+    photo = _measured(image, config.size)
+    painting = photo if style is None else _measured(style, config.size)
+    w, h = texture_shape(config, (painting.shape[-1], painting.shape[-2]))
+    vgg, device = _network(config, network)
+    photo, painting = photo.to(device), painting.to(device)
+    jobs = _content_jobs(vgg, photo, config) + _style_jobs(vgg, painting, (1, 3, h, w), config)
+    cache = None if cache_dir is None else CellCache(cache_dir, fingerprint("reconstructions", config,
+                                                                            [photo, painting]))
+    cells = run_cells(jobs, config.iterations, cache, callback)
+    return _reconstruction_sheet(cells, photo, painting, _name(image), _name(image if style is None else style))
+
+
+def _content_jobs(vgg: VGG19, photo: torch.Tensor, config: ReconstructConfig) -> list[CellJob]:
+    targets = content_targets(vgg, photo, PAPER_FIGURE_LAYERS)
+    return [CellJob(f"content-{layer}", paper_name(layer),
+                    lambda report, l=layer: solve(vgg, [content_term({l: targets[l]}, [1.0], 1.0)],
+                                                  white_noise(photo.shape, config.seed).to(photo.device),
+                                                  config, report))
+            for layer in PAPER_FIGURE_LAYERS]
+
+
+def _style_jobs(vgg: VGG19, painting: torch.Tensor, shape, config: ReconstructConfig) -> list[CellJob]:
+    targets = style_targets(vgg, [painting], [1.0], PAPER_FIGURE_LAYERS)
+
+    def job(depth: int) -> CellJob:
+        subset = {l: targets[l] for l in PAPER_FIGURE_LAYERS[:depth]}
+        term = style_term(subset, [1.0 / depth] * depth, 1.0)  # w_l = 1/|subset| (paper: 1/5 for all five)
+        return CellJob(f"style-{depth}", subset_label(depth),
+                       lambda report: solve(vgg, [term], white_noise(shape, config.seed).to(painting.device),
+                                            config, report))
+
+    return [job(d) for d in range(1, len(PAPER_FIGURE_LAYERS) + 1)]
+
+
+def _name(image) -> str:
+    return "image" if isinstance(image, Image.Image) else Path(image).name
+
+
+def _reconstruction_sheet(cells: list[Image.Image], photo: torch.Tensor, painting: torch.Tensor,
+                          photo_name: str, painting_name: str) -> Image.Image:
+    n = len(PAPER_FIGURE_LAYERS)
+    content_row = [Cell(imageio.tensor_to_pil(photo), "input")] + [
+        Cell(img, paper_name(l)) for img, l in zip(cells[:n], PAPER_FIGURE_LAYERS)]
+    style_row = [Cell(imageio.tensor_to_pil(painting), "input")] + [
+        Cell(img, subset_label(d)) for img, d in zip(cells[n:], range(1, n + 1))]
+    return contact_sheet([content_row, style_row], ["content", "style"],
+                         [""] + [f"({c})" for c in LETTERS[:n]],
+                         f"Gatys et al., figure 1: reconstructions from white noise of the content of "
+                         f"{photo_name} and the style of {painting_name}. convN_1 is the post-ReLU "
+                         f"response (reluN_1 in impasto)")
+
+
+# ---------------------------------------------------------------- figure 3: the alpha/beta x layers grid
+
+def figure_grid(content, style, config: GridConfig | None = None, cache_dir: str | Path | None = None,
+                callback: Callable[[CellProgress], None] | None = None,
+                network: VGG19 | None = None) -> Image.Image:
+    """Figure 3: rows are the style subsets conv1_1 … conv<d>_1, columns the ratios α/β; every
+    cell is ``α L_content + β L_style`` (eq. 7) from the same white noise, with shared targets."""
+    config = config or GridConfig()
+    depths, ratios = grid_axes(config)
+    _check_run(config)
+    photo = _measured(content, config.size)
+    painting = _measured(style, config.size)  # the style at the cell's long side
+    vgg, device = _network(config, network)
+    photo, painting = photo.to(device), painting.to(device)
+    c_targets = content_targets(vgg, photo, config.content_layers)
+    s_targets = style_targets(vgg, [painting], [1.0], PAPER_FIGURE_LAYERS[:max(depths)])
+    jobs = [_grid_job(vgg, c_targets, s_targets, photo, d, r, config) for d in depths for r in ratios]
+    cache = None if cache_dir is None else CellCache(
+        cache_dir, fingerprint("grid", config, [photo, painting], skip=("ratios", "depths")))
+    cells = run_cells(jobs, config.iterations, cache, callback)
+    return _grid_sheet(cells, depths, ratios, _name(content), _name(style))
+
+
+def _grid_job(vgg: VGG19, c_targets: dict, s_targets: dict, photo: torch.Tensor, depth: int, ratio: float,
+              config: GridConfig) -> CellJob:
+    subset = {l: s_targets[l] for l in PAPER_FIGURE_LAYERS[:depth]}
+    terms = [content_term(c_targets, [1.0] * len(c_targets), 1.0),          # α = 1
+             style_term(subset, [1.0 / depth] * depth, 1.0 / ratio)]        # β = α / ratio, w_l = 1/|subset|
+    return CellJob(f"d{depth}-r{ratio!r}", f"({LETTERS[depth - 1]}) {ratio_label(ratio)}",
+                   lambda report: solve(vgg, terms, white_noise(photo.shape, config.seed).to(photo.device),
+                                        config, report))
+
+
+def _grid_sheet(cells: list[Image.Image], depths, ratios, content_name: str, style_name: str) -> Image.Image:
+    k = len(ratios)
+    rows = [[Cell(cells[i * k + j], f"({LETTERS[d - 1]}) {ratio_label(r)}") for j, r in enumerate(ratios)]
+            for i, d in enumerate(depths)]
+    return contact_sheet(rows, [f"({LETTERS[d - 1]})\n" + subset_label(d, sep="\n") for d in depths],
+                         [f"alpha/beta\n{ratio_label(r)}" for r in ratios],
+                         f"Gatys et al., figure 3: {content_name} in the style of {style_name}. "
+                         f"Rows: style layers; columns: alpha/beta")
