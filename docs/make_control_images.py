@@ -1,6 +1,6 @@
 """Make the README images of docs/readme-control.md from the bundled examples.
 
-    .venv/bin/python docs/make_control_images.py [--size 192] [--iterations 150]
+    .venv/bin/python docs/make_control_images.py [--size 256] [--iterations 150]
 
 Writes docs/images/control-colors.png (each --color mode), control-masks.png (two regions),
 control-ink.png (the ink preset against the defaults on a grayscale ink-wash painting) and the
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from impasto import TransferConfig, transfer
+from impasto import TransferConfig, color, transfer
+from impasto.imageio import resize_pil, tensor_to_pil
 from impasto.presets import config_for
 from impasto.transfer import load_network
 
@@ -41,7 +42,7 @@ def sky_mask(photo: Path = PHOTO) -> Image.Image:
     """The sky of the Tübingen photo: blue, bright pixels in the upper part, cleaned and softened."""
     img = Image.open(photo).convert("RGB")
     a = np.asarray(img, dtype=np.float64) / 255
-    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    r, b = a[..., 0], a[..., 2]
     rows = np.arange(a.shape[0])[:, None] < 0.62 * a.shape[0]
     sky = (b > r + 0.12) & (b > 0.45) & rows
     mask = Image.fromarray((sky * 255).astype(np.uint8), "L")
@@ -71,7 +72,7 @@ def sheet(cells: list[tuple[Image.Image, str]], height: int, path: Path) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=192, help="long side of each result")
+    parser.add_argument("--size", type=int, default=256, help="long side of each result")
     parser.add_argument("--iterations", type=int, default=150)
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -86,12 +87,16 @@ def main() -> None:
         print(f"  {label}: {time.perf_counter() - start:.0f} s", flush=True)
         return img, label
 
-    # 1. colour modes, same photo and painting, the balanced preset otherwise
+    # 1. colour modes, same photo and painting, the balanced preset otherwise; then the painting
+    #    recoloured by --color match with each variant (what the network sees as the style)
+    photo_t = resize_pil(photo, long_side=args.size)
+    starry_t = resize_pil(Image.open(STARRY), long_side=args.size)
     sheet([(photo, "photo"), (Image.open(STARRY), "style"),
            run("--color transfer", STARRY, balanced),
            run("--color luminance", STARRY, balanced.replace(color="luminance")),
-           run("--color match (pca)", STARRY, balanced.replace(color="match")),
-           run("--color match cholesky", STARRY, balanced.replace(color="match", color_match="cholesky"))],
+           run("--color match", STARRY, balanced.replace(color="match")),
+           (tensor_to_pil(color.match_color(starry_t, photo_t, "pca")), "style, match pca"),
+           (tensor_to_pil(color.match_color(starry_t, photo_t, "cholesky")), "style, match cholesky")],
           args.size * 3 // 4, OUT / "control-colors.png")
 
     # 2. two regions: the sky in one painting's style, the ground in another's, or kept
@@ -110,7 +115,6 @@ def main() -> None:
     ink_painting().save(ink_path)
     sheet([(photo, "photo"), (Image.open(ink_path), "ink-like painting"),
            run("defaults", ink_path, TransferConfig(**common)),
-           run("--preset balanced", ink_path, balanced),
            run("--preset ink", ink_path, config_for("ink").replace(**common))],
           args.size * 3 // 4, OUT / "control-ink.png")
 

@@ -188,10 +188,52 @@ def test_style_layers_for_and_scales_pick_each_style_targets(small_images, vgg):
     assert torch.allclose(style.targets["relu3_1"], losses.gram(feats_b["relu3_1"], normalise=True))
 
 
+def test_style_mask_picks_its_part_of_the_style_image(small_images, vgg, tmp_path):
+    a, b = Image.open(small_images["starry_night"]), Image.open(small_images["kandinsky"]).resize((64, 40))
+    both = Image.new("RGB", (128, 40))
+    both.paste(a.resize((64, 40)), (0, 0))
+    both.paste(b, (64, 0))
+    both.save(tmp_path / "both.png")
+    left = _mask(tmp_path / "left.png", (128, 40), (0, 0, 0.5, 1))
+    config = TransferConfig(**FAST, style_layers=("relu1_1", "relu2_1"), style_masks=(str(left),))
+    plan = control.prepare(config, a, [tmp_path / "both.png"], open_image=Image.open, style_side=128, blend=[1.0])
+    got = control.style_grams(vgg, plan, 0, 128)
+    for l in config.style_layers:
+        own = {name: losses.gram(vgg(resize_pil(img, size=(64, 40)), [l])[l], normalise=True) for name, img in
+               (("a", a), ("b", b))}
+        assert (got[l] - own["a"]).norm() < (got[l] - own["b"]).norm() / 2
+
+
+def test_colour_preprocessing_of_the_inputs(small_images):
+    content, style = Image.open(small_images["tubingen"]), Image.open(small_images["starry_night"])
+    photo = resize_pil(content, size=(32, 24)).double()
+    plan = control.prepare(TransferConfig(**FAST, color="match"), content, [style], open_image=lambda s: s,
+                           style_side=32, blend=[1.0])
+    mu, cov = color.color_statistics(pil_to_tensor(plan.styles[0]).double())
+    mu_c, cov_c = color.color_statistics(photo)
+    assert torch.linalg.norm(mu - mu_c) < 0.02 * torch.linalg.norm(mu_c)      # after 8-bit rounding
+    assert torch.linalg.norm(cov - cov_c) < 0.05 * torch.linalg.norm(cov_c)
+    plan = control.prepare(TransferConfig(**FAST, color="luminance"), content, [style], open_image=lambda s: s,
+                           style_side=32, blend=[1.0])
+    seen, painted = pil_to_tensor(plan.content).double(), pil_to_tensor(plan.styles[0]).double()
+    assert color.rgb_to_yiq(seen)[:, 1:].abs().max() < 1e-6 and color.rgb_to_yiq(painted)[:, 1:].abs().max() < 1e-6
+    y_c, y_s = color.luminance(photo), color.luminance(painted)
+    assert y_s.mean().item() == pytest.approx(y_c.mean().item(), abs=0.01)
+    assert y_s.std().item() == pytest.approx(y_c.std().item(), rel=0.05)
+
+
+def test_style_layers_for_from_the_command_line():
+    args = build_parser().parse_args(["transfer", "c.jpg", "s1.jpg", "dir/s2.jpg", "-o", "o.png",
+                                      "--style-layers-for", "s2.jpg", "relu1_1,relu2_1",
+                                      "--style-layers-for", "1", "relu4_1"])
+    layers = control.per_style_layers(config_of(args), args.styles)
+    assert layers == [("relu4_1",), ("relu1_1", "relu2_1")]
+
+
 # ---------------------------------------------------------------- end to end
 
 def _run(small_images, vgg, styles, **changes):
-    config = TransferConfig(**{**FAST, "iterations": 20, **changes})
+    config = TransferConfig(**{**FAST, "iterations": 20, "init": "noise", **changes})
     return transfer(small_images["tubingen"], styles, config, network=vgg)
 
 

@@ -142,8 +142,12 @@ def test_grid_resumes_after_interruption(vgg, small_images, tmp_path):
     assert not any(e.cached for e in changed)
 
 
-def test_grid_sheet_layout(vgg, small_images, tmp_path):
-    sheet = grid(small_images, tmp_path, vgg, None, iterations=1)
+def test_grid_cells_converge_and_sheet_is_labelled(vgg, small_images, tmp_path):
+    events = []
+    sheet = grid(small_images, tmp_path, vgg, events.append, iterations=15)
+    for cell in range(4):  # each cell is a real transfer: its loss falls well below the noise's
+        totals = [e.losses["total"] for e in events if e.cell == cell]
+        assert len(totals) == 15 and min(totals) < 0.5 * totals[0]
     gray = np.asarray(sheet.convert("L"))
     w, h = imageio.fit_long_side(Image.open(small_images["tubingen"]).size, 32)
     assert sheet.width >= 2 * w and sheet.height >= 2 * h
@@ -154,7 +158,7 @@ def test_grid_sheet_layout(vgg, small_images, tmp_path):
 # ---------------------------------------------------------------- the −γ extension (seed 000)
 
 def test_gamma_pushes_away_from_the_photos_style(vgg, small_images):
-    config = TransferConfig(size=32, iterations=20, precision="fp32")
+    config = TransferConfig(size=32, iterations=20, init="noise", scales=1, precision="fp32")
     photo = imageio.load_image(small_images["tubingen"], long_side=32)
     distance = {}
     for gamma in (0.0, 0.3 * config.beta):

@@ -94,7 +94,7 @@ def match_luminance(style_luma: torch.Tensor, content_luma: torch.Tensor,
 
 def _mean_std(x: torch.Tensor, weight: torch.Tensor | None):
     w = torch.ones_like(x) if weight is None else weight.expand_as(x)
-    total = w.sum()
+    total = w.sum().clamp_min(1e-12)
     mu = (w * x).sum() / total
     var = (w * (x - mu).pow(2)).sum() / total
     return mu, var.clamp_min(0).sqrt()
@@ -128,7 +128,7 @@ def color_statistics(image: torch.Tensor, weight: torch.Tensor | None = None):
     _check(image)
     x = image.permute(1, 0, 2, 3).reshape(3, -1)                        # (3, B·H·W)
     w = torch.ones_like(x[:1]) if weight is None else weight.expand(image.shape[0], 1, -1, -1).reshape(1, -1)
-    total = w.sum()
+    total = w.sum().clamp_min(1e-12)
     mean = (w * x).sum(1) / total
     centred = x - mean[:, None]
     return mean, (w * centred) @ centred.T / total

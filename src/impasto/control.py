@@ -136,7 +136,7 @@ def prepare(config: TransferConfig, content: Image.Image, styles: Sequence, *,
     validate(config, styles)
     style_imgs = [None if masks.is_none(s) else open_image(s) for s in styles]
     mask_imgs = None if config.masks is None else [masks.load_mask(p) for p in config.masks]
-    style_masks = [None if p.strip().lower() == WHOLE else masks.load_mask(p) for p in config.style_masks or ()]
+    style_masks = [None if str(p).strip().lower() == WHOLE else masks.load_mask(p) for p in config.style_masks or ()]
     plan = Plan(content, content, style_imgs, per_style_layers(config, styles),
                 list(config.style_scales or [1.0] * len(styles)), list(blend), mask_imgs,
                 style_masks or [None] * len(styles))
@@ -168,7 +168,7 @@ def _recolor(config: TransferConfig, plan: Plan, style_side: int) -> Plan:
             styles.append(None)
             continue
         image = imageio.resize_pil(style, long_side=_side(style_side, plan.scales[i]))
-        region = None if regions is None else regions[i:i + 1]
+        region = None if regions is None or regions[i].sum() < 1 else regions[i:i + 1]  # lost at this size: all
         recoloured = _recolor_style(config, image, photo, _style_mask_at(plan, i, image), region)
         styles.append(imageio.tensor_to_pil(recoloured))
     content = color.gray(color.luminance(photo)) if config.color == "luminance" else photo

@@ -49,14 +49,14 @@ class LoopSettings:
     lbfgs_history: int = 100
     line_search: bool = False
     early_stop: float = 0.0
-    clamp: bool = True    # keep pixels in the valid range after each step
+    clamp: bool = True    # keep the variable in [0, scale] after each step (images)
+    scale: float = 255.0  # the optimiser's units per unit of the objective's input (see below)
 
 
-# The optimiser works on pixels in 0–255 units — the units the network was trained on (Caffe) and
-# the ones the original implementations optimise in. L-BFGS is invariant to that scale except for
-# its first step, min(1, 1/‖g‖₁)·g, which is far too short in [0, 1] units when starting from the
-# content photo: the curvature pairs it then collects are noise and the run stalls.
-PIXEL_SCALE = 255.0
+# Images are optimised in 0–255 pixel units (scale 255) — the units the network was trained on
+# (Caffe) and the ones the original implementations optimise in. L-BFGS is invariant to that scale
+# except for its first step, min(1, 1/‖g‖₁)·g, which is far too short in [0, 1] units when starting
+# from the content photo: the curvature pairs it then collects are noise and the run stalls.
 
 
 def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
@@ -83,7 +83,7 @@ class Loop:
 
     def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
         self.objective, self.settings = objective, settings
-        start = image.detach().clone(memory_format=torch.contiguous_format) * PIXEL_SCALE
+        start = image.detach().clone(memory_format=torch.contiguous_format) * settings.scale
         self.param = start.requires_grad_(True)
         self.optimizer = make_optimizer(self.param, settings)
         self.best_loss, self.best_image = math.inf, image.detach().clone()
@@ -93,7 +93,7 @@ class Loop:
 
     def _closure(self):
         self.optimizer.zero_grad(set_to_none=True)
-        loss, report = self.objective(self.param / PIXEL_SCALE)
+        loss, report = self.objective(self.param / self.settings.scale)
         if not math.isfinite(report["total"]):
             raise _NonFinite()
         loss.backward()
@@ -107,7 +107,7 @@ class Loop:
             raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
                                 "or --style-weight, or --line-search")
         with torch.no_grad():
-            self.param.copy_(self.best_image * PIXEL_SCALE)
+            self.param.copy_(self.best_image * self.settings.scale)
         self.optimizer = make_optimizer(self.param, self.settings)
 
     def step(self) -> dict[str, float]:
@@ -127,7 +127,7 @@ class Loop:
             return self.last_report
         if self.settings.clamp:
             with torch.no_grad():
-                self.param.clamp_(0, PIXEL_SCALE)
+                self.param.clamp_(0, self.settings.scale)
         report = self._evaluated[0][0]
         self.history.append(report["total"])
         self.last_report = report
@@ -146,7 +146,7 @@ class Loop:
 
     def image(self) -> torch.Tensor:
         """The current pixels as ``(1, 3, H, W)`` in [0, 1] (a copy)."""
-        return self.param.detach() / PIXEL_SCALE
+        return self.param.detach() / self.settings.scale
 
 
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,

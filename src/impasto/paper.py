@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -106,32 +105,15 @@ def white_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
 
 
 def loop_settings(config) -> LoopSettings:
+    """The optimiser of ``config``; pixels kept in range after each step, as ``impasto transfer`` does."""
     return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
-                        early_stop=config.early_stop, clamp=config.optimizer == "adam")
-
-
-@torch.no_grad()
-def unit_scaled(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor) -> list[Term]:
-    """The terms with every weight divided by their total at ``start``; the minimiser does not change.
-
-    Departure from the paper (which does not need it with its L-BFGS): PyTorch's L-BFGS is not
-    scale-invariant — its first step is 1/‖g‖₁ and its curvature test an absolute 1e-10 — and the
-    raw losses here span many orders of magnitude over layers, sizes and ratios; a style
-    reconstruction starting near 5e7 stalls on its first step. Starting every run at 1 makes each
-    behave alike.
-    """
-    _, values = Objective(vgg, terms)(start)
-    total = values["total"]
-    if not (math.isfinite(total) and total > 0):
-        return list(terms)
-    return [replace(t, weight=t.weight / total) for t in terms]
+                        early_stop=config.early_stop, clamp=True)
 
 
 def solve(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor, config,
           report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Minimise the weighted ``terms`` over the pixels, from ``start`` (paper section 2)."""
-    objective = Objective(vgg, unit_scaled(vgg, terms, start))
-    return run_loop(objective, start, config.iterations, loop_settings(config), report)
+    return run_loop(Objective(vgg, terms), start, config.iterations, loop_settings(config), report)
 
 
 def _network(config, network: VGG19 | None) -> tuple[VGG19, torch.device]:

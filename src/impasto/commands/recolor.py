@@ -35,8 +35,8 @@ def cmd_recolor(args) -> int:
     else:
         _check_aspect(args, stylised.size, content.size)
         out = color.keep_chrominance(x, resize_pil(content, size=stylised.size), config.color_space)
-    image = save_image(tensor_to_pil(out), output)
-    print(f"wrote {image}", file=sys.stderr)
+    written = save_image(tensor_to_pil(out), output)
+    print(f"wrote {written}", file=sys.stderr)
     return 0
 
 
