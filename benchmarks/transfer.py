@@ -11,6 +11,7 @@ import argparse
 from common import EXAMPLES, Timer, peak_rss_mb
 
 from impasto import TransferConfig, transfer
+from impasto.imageio import save_image
 from impasto.runtime import resolve_device, resolve_precision
 from impasto.transfer import load_network
 
@@ -19,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=TransferConfig.size)
     parser.add_argument("--iterations", type=int, default=TransferConfig.iterations)
+    parser.add_argument("--save", help="also write the result here (the README's sample image)")
     args = parser.parse_args()
     config = TransferConfig(size=args.size, iterations=args.iterations)
     device = resolve_device(config.device)
@@ -28,7 +30,7 @@ def main() -> None:
         vgg = load_network(config)
     events = []
     with Timer() as run:
-        transfer(EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", config, callback=events.append,
+        image = transfer(EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", config, callback=events.append,
                  network=vgg)
     last = events[-1].losses
     print(f"network load       {load.seconds:8.2f} s")
@@ -41,6 +43,8 @@ def main() -> None:
             print(f"  scale {k + 1}: {at[0].size[0]}x{at[0].size[1]}  {len(at)} iterations, {per:.3f} s/iteration")
     print(f"peak memory        {peak_rss_mb():8.0f} MB (resident)")
     print("final losses       " + ", ".join(f"{k} {v:.4e}" for k, v in last.items()))
+    if args.save:
+        save_image(image, args.save)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 Implements the two methods of Gatys, Bethge, Hertzmann & Shechtman, "Preserving Color in Neural
 Artistic Style Transfer" (arXiv 1606.05897):
 
-- luminance-only transfer (section 2.2): stylise the luminance channel only, with the style's
+- luminance-only transfer: stylise the luminance channel only, with the style's
   luminance first matched to the content's mean and standard deviation, then put the content's
   chrominance back (:func:`match_luminance`, :func:`keep_chrominance`);
-- colour histogram matching (section 2.1): a linear map ``x' = A (x − μ_s) + μ_c`` with
+- colour histogram matching: a linear map ``x' = A (x − μ_s) + μ_c`` with
   ``A Σ_s Aᵀ = Σ_c`` recolours the style before transfer (:func:`match_color`); ``A`` from the
   symmetric square roots (``pca``, the 3-D colour matching of Image Analogies) or from the
   Cholesky factors (``cholesky``).
@@ -81,7 +81,7 @@ def gray(luma: torch.Tensor) -> torch.Tensor:
 def match_luminance(style_luma: torch.Tensor, content_luma: torch.Tensor,
                     style_weight: torch.Tensor | None = None,
                     content_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """``L_s' = σ_c / σ_s (L_s − μ_s) + μ_c`` (colour paper, section 2.2).
+    """``L_s' = σ_c / σ_s (L_s − μ_s) + μ_c`` (colour paper, luminance-only transfer).
 
     Luminances are ``(B, 1, H, W)``; optional weights ``(1, 1, H, W)`` restrict the statistics to a
     region (a mask). A flat style (σ_s = 0) is shifted to the content's mean only.
@@ -101,7 +101,7 @@ def _mean_std(x: torch.Tensor, weight: torch.Tensor | None):
 
 
 def keep_chrominance(stylised: torch.Tensor, content: torch.Tensor, space: str = "yiq") -> torch.Tensor:
-    """The stylised image's luminance with the content's chrominance (colour paper, section 2.2).
+    """The stylised image's luminance with the content's chrominance (colour paper, luminance-only transfer).
 
     Both ``(B, 3, H, W)`` RGB of the same size. Where the new luminance would push a pixel out of
     the RGB cube, the luminance is clipped instead of the chrominance, so the result lies in
@@ -141,7 +141,7 @@ def _sym_power(cov: torch.Tensor, power: float) -> torch.Tensor:
 
 
 def transfer_matrix(cov_source: torch.Tensor, cov_target: torch.Tensor, method: str = "pca") -> torch.Tensor:
-    """``A`` with ``A Σ_s Aᵀ = Σ_t`` (colour paper, section 2.1).
+    """``A`` with ``A Σ_s Aᵀ = Σ_t`` (colour paper, colour histogram matching).
 
     ``pca``: ``A = Σ_t^{1/2} Σ_s^{-1/2}`` with symmetric square roots (Image Analogies' 3-D colour
     matching); it does not depend on the order of the colour channels. ``cholesky``:

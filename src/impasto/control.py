@@ -3,10 +3,10 @@
 - Colour (Gatys, Bethge, Hertzmann & Shechtman, arXiv 1606.05897): ``--color luminance`` stylises
   the luminance only and puts the photo's chrominance back after the loop; ``--color match``
   recolours the style images to the photo's colour statistics before the targets are computed.
-- Spatial control (Gatys, Ecker, Bethge, Hertzmann & Shechtman, arXiv 1611.07865, section 4):
+- Spatial control (Gatys, Ecker, Bethge, Hertzmann & Shechtman, arXiv 1611.07865):
   ``--masks`` give each style image a region of the photo, matched with guided Gram matrices; a
   region whose style is ``none``, and whatever no mask covers, keeps the photo.
-- Scale control (ibid., section 5): ``--style-scales`` measures each style image at its own size;
+- Scale control (ibid.): ``--style-scales`` measures each style image at its own size;
   ``--style-layers-for`` lets a style fill only some layers, e.g. the fine texture of one painting
   on relu1_1 and relu2_1 under the coarse structure of another on the deeper layers.
 
@@ -159,7 +159,7 @@ def _style_mask_at(plan: Plan, i: int, image: torch.Tensor) -> torch.Tensor | No
 
 
 def _recolor(config: TransferConfig, plan: Plan, style_side: int) -> Plan:
-    """Colour pre-processing at the output's size (colour paper, sections 2.1 and 2.2)."""
+    """Colour pre-processing at the output's size (colour paper: histogram matching, luminance-only transfer)."""
     photo = imageio.resize_pil(plan.original, size=imageio.fit_long_side(plan.original.size, config.size))
     regions = _regions_at(plan, (photo.shape[-1], photo.shape[-2]))[0] if plan.masks else None
     styles = []
@@ -176,9 +176,9 @@ def _recolor(config: TransferConfig, plan: Plan, style_side: int) -> Plan:
 
 
 def _recolor_style(config, style: torch.Tensor, photo: torch.Tensor, style_mask, region) -> torch.Tensor:
-    if config.color == "match":  # colour histogram matching, section 2.1
+    if config.color == "match":  # colour paper: colour histogram matching
         return color.match_color(style, photo, config.color_match, style_mask, region)
-    # luminance-only transfer, section 2.2: the style's luminance matched to the photo's
+    # colour paper, luminance-only transfer: the style's luminance matched to the photo's
     luma = color.match_luminance(color.luminance(style), color.luminance(photo), style_mask, region)
     return color.gray(luma.clamp(0, 1))
 
@@ -271,7 +271,7 @@ def finish(config: TransferConfig, plan: Plan, image: torch.Tensor) -> torch.Ten
     size = (image.shape[-1], image.shape[-2])
     if plan.masks is not None:
         image = masks.hold(image, _regions_at(plan, size)[1], imageio.resize_pil(plan.content, size=size))
-    if config.color == "luminance":  # colour paper, section 2.2: the photo's chrominance back
+    if config.color == "luminance":  # colour paper, luminance-only transfer: the photo's chrominance back
         image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_pil(plan.original, size=size),
                                        config.color_space)
     return image

@@ -1,7 +1,7 @@
 """Spatial control: region masks and guided Gram matrices.
 
 Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural Style
-Transfer" (arXiv 1611.07865), section 4 "Spatial control": each region r has a guidance channel
+Transfer" (arXiv 1611.07865), "spatial control": each region r has a guidance channel
 ``T_r`` (a mask); it is propagated to every layer l as ``T_r^l``, the guided feature maps are
 ``F_r^l = T_r^l ∘ F^l`` and each region's Gram matrix ``G_r^l = F_r^l F_r^lᵀ`` is matched to the
 (guided) Gram matrix of that region's style.

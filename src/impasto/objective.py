@@ -82,7 +82,7 @@ def style_term(targets: dict[str, torch.Tensor], weights: Sequence[float], beta:
 
 def guided_style_term(regions: Sequence[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]],
                       weights: dict[str, float], beta: float, name: str = "style") -> Term:
-    """Spatial control (Gatys et al. 2017, arXiv 1611.07865, section 4): ``Σ_r Σ_l w_l E_l^r``.
+    """Spatial control (Gatys et al. 2017, arXiv 1611.07865, spatial control): ``Σ_r Σ_l w_l E_l^r``.
 
     ``regions`` holds, per region, its style's guided Gram targets and its mask on each layer's
     grid (:mod:`impasto.masks`); a region reads only the layers it has targets for.

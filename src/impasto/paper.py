@@ -105,9 +105,10 @@ def white_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
 
 
 def loop_settings(config) -> LoopSettings:
-    """The optimiser of ``config``; pixels kept in range after each step, as ``impasto transfer`` does."""
+    """The optimiser of ``config``, pixels clamped to the valid range after each step as in
+    ``impasto transfer``: the image written is then the image whose loss was minimised."""
     return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
-                        early_stop=config.early_stop, clamp=True)
+                        line_search=config.line_search, early_stop=config.early_stop, clamp=True)
 
 
 def solve(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor, config,
