@@ -87,3 +87,18 @@ def test_help_lists_every_config_option():
     assert code == 0
     for f in option_fields(TransferConfig):
         assert "--" + f.name.replace("_", "-") in out
+
+
+def test_readme_option_table_matches_config():
+    """The README's table of `impasto transfer` options lists every field with its default."""
+    from pathlib import Path
+
+    from impasto.config import TransferConfig, option_fields
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for f in option_fields(TransferConfig):
+        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        row = f"| `--{f.name.replace('_', '-')}"
+        line = next((l for l in readme.splitlines() if l.startswith(row)), None)
+        assert line is not None, f"{row} missing from README.md"
+        assert f"| {'' if default is None else default} |" in line, line

@@ -73,8 +73,8 @@ class TransferConfig:
     iterations: int = _opt(300, "optimiser iterations over all scales (split 4:2:1 for three scales)")
     lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units")
     lbfgs_history: int = _opt(30, "L-BFGS history size")
-    line_search: bool = _opt(True, "L-BFGS with a strong-Wolfe line search (without: cheaper steps, "
-                             "but from a photo the third step can overshoot and never recover)")
+    line_search: bool = _opt(False, "L-BFGS with a strong-Wolfe line search at every step (off: only "
+                             "the first 5 steps of each scale search, the rest take unit steps)")
     early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)")
     # --- the network ---
     pooling: str = _opt("avg", "pooling: avg (the paper) or max", choices=("avg", "max"))

@@ -51,6 +51,7 @@ class LoopSettings:
     early_stop: float = 0.0
     clamp: bool = True    # keep the variable in [0, scale] after each step (images)
     scale: float = 255.0  # the optimiser's units per unit of the objective's input (see below)
+    searched_start: int = 5  # L-BFGS iterations with a line search even when line_search is off
 
 
 # Images are optimised in 0–255 pixel units (scale 255) — the units the network was trained on
@@ -110,9 +111,18 @@ class Loop:
             self.param.copy_(self.best_image * self.settings.scale)
         self.optimizer = make_optimizer(self.param, self.settings)
 
+    def _choose_line_search(self) -> None:
+        """L-BFGS's first steps measure curvature from tiny moves; a line search keeps them from
+        overshooting (from a photo the third step can jump a hundredfold and never recover). After
+        ``searched_start`` iterations the history is good and plain unit steps are cheaper."""
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            searched = self.settings.line_search or len(self.history) < self.settings.searched_start
+            self.optimizer.param_groups[0]["line_search_fn"] = "strong_wolfe" if searched else None
+
     def step(self) -> dict[str, float]:
         """One optimiser iteration; returns the losses at the point it started from."""
         self._evaluated = []
+        self._choose_line_search()
         try:
             self.optimizer.step(self._closure)
             failed = False
