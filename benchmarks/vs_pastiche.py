@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from common import ALPHA, BETA, PAPER_STYLE, Evaluator, Timer, prepare
+from common import ALPHA, BETA, Evaluator, Timer, prepare
 
 from impasto import Interrupted, TransferConfig, transfer
 from impasto.imageio import tensor_to_pil

@@ -1,9 +1,7 @@
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,12 +1,10 @@
 """The command line: a good run, every kind of bad input, Ctrl-C."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 from PIL import Image
 
 from conftest import run_cli

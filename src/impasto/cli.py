@@ -7,7 +7,6 @@ import argparse
 import importlib
 import sys
 from dataclasses import MISSING, fields
-from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -83,6 +82,32 @@ def config_from_args(args: argparse.Namespace, cls, base=None):
     given = {f.name: getattr(args, f.name) for f in fields(cls)
              if getattr(args, f.name, None) is not None}
     return base.replace(**given)
+
+
+# ---------------------------------------------------------------- running an image job
+
+def close_bar(bar) -> None:
+    if bar is not None:
+        bar.close()
+
+
+def run_image_job(job, output, bar, quiet: bool) -> int:
+    """Run ``job()`` -> PIL image and write it to ``output``; Ctrl-C writes the latest result (130)."""
+    from .imageio import save_image
+    from .optimize import Interrupted
+
+    try:
+        image = job()
+    except Interrupted as stop:
+        close_bar(bar)
+        save_image(stop.image, output)
+        print(f"interrupted: latest result written to {output}", file=sys.stderr)
+        return 130
+    close_bar(bar)
+    save_image(image, output)
+    if not quiet:
+        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------- entry point

@@ -158,9 +158,9 @@ PAPER_RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)   # figure 3's columns, alpha/beta
 RECONSTRUCT_CONTENT_LAYER = "relu4_2"      # `reconstruct content` without --layer: the paper's content layer
 
 
-def _shared(name: str, source=None):
-    """An option of ``source`` (default :class:`TransferConfig`) with its default and help: one place for both."""
-    f = (source or TransferConfig).__dataclass_fields__[name]
+def _shared(name: str):
+    """One of :class:`TransferConfig`'s options, with its default and help (one place for both)."""
+    f = TransferConfig.__dataclass_fields__[name]
     return field(default=f.default, metadata=f.metadata)
 
 
@@ -179,8 +179,7 @@ class ReconstructConfig:
     optimizer: str = _shared("optimizer")
     lr: float = _shared("lr")
     lbfgs_history: int = _shared("lbfgs_history")
-    line_search: bool = _opt(True, "L-BFGS with a strong-Wolfe line search (from white noise L-BFGS "
-                                   "overshoots and stalls without it)")
+    line_search: bool = _shared("line_search")
     early_stop: float = _shared("early_stop")
     pooling: str = _shared("pooling")
     weights: str | None = _shared("weights")
@@ -209,7 +208,7 @@ class GridConfig:
     optimizer: str = _shared("optimizer")
     lr: float = _shared("lr")
     lbfgs_history: int = _shared("lbfgs_history")
-    line_search: bool = _shared("line_search", ReconstructConfig)
+    line_search: bool = _shared("line_search")
     early_stop: float = _shared("early_stop")
     pooling: str = _shared("pooling")
     weights: str | None = _shared("weights")

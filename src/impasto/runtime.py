@@ -71,4 +71,6 @@ def physical_cores() -> int:
 
 
 def set_threads() -> None:
-    torch.set_num_threads(physical_cores())
+    """Physical cores, unless OMP_NUM_THREADS says otherwise (a shared machine runs faster on fewer)."""
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(physical_cores())

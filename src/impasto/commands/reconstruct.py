@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-from ..cli import _names, add_config_options, config_from_args
+from ..cli import _names, add_config_options, config_from_args, run_image_job
 from ..config import PAPER_STYLE_LAYERS, RECONSTRUCT_CONTENT_LAYER, ReconstructConfig
-from ..imageio import check_output_path, save_image
-from ..optimize import Interrupted
+from ..imageio import check_output_path
 from ..progress import ProgressBar
 
 LAYER_NOTE = ("conv<n>_<m> is the response before the ReLU, relu<n>_<m> after it: the paper's "
@@ -59,20 +56,6 @@ def _run(args, job) -> int:
     config = config_from_args(args, ReconstructConfig)
     output = check_output_path(args.output)
     bar = None if args.quiet else ProgressBar(config.iterations, desc=f"reconstruct {args.kind}")
-    try:
-        image = job(config, bar)
-    except Interrupted as stop:
-        _close(bar)
-        save_image(stop.image, output)
-        print(f"interrupted: latest result written to {output}", file=sys.stderr)
-        return 130
-    _close(bar)
-    save_image(image, output)
-    if not args.quiet:
-        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
-    return 0
+    return run_image_job(lambda: job(config, bar), output, bar, args.quiet)
 
 
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()

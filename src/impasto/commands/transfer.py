@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from ..cli import add_config_options, config_from_args
+from ..cli import add_config_options, config_from_args, run_image_job
 from ..config import TransferConfig
 from ..errors import ImpastoError
 from ..imageio import check_output_path, save_image
-from ..optimize import Interrupted
 from ..progress import ProgressBar
 
 
@@ -57,22 +55,9 @@ def cmd_transfer(args) -> int:
         raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
     bar = None if args.quiet else ProgressBar(config.iterations)
     callback = _chain(bar, _intermediate_writer(output, args.save_every))
-    try:
-        image = transfer(args.content, args.styles, config, callback=callback, image_every=args.save_every)
-    except Interrupted as stop:
-        _close(bar)
-        save_image(stop.image, output)
-        print(f"interrupted: latest result written to {output}", file=sys.stderr)
-        return 130
-    _close(bar)
-    save_image(image, output)
-    if not args.quiet:
-        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
-    return 0
+    return run_image_job(lambda: transfer(args.content, args.styles, config, callback=callback,
+                                          image_every=args.save_every), output, bar, args.quiet)
 
 
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()
 
 
