@@ -165,16 +165,9 @@ def _shared(name: str):
 
 
 @dataclass(frozen=True)
-class ReconstructConfig:
-    """Settings of ``impasto reconstruct`` and ``impasto figure reconstructions`` (paper figure 1):
-    images found from white noise that match one layer's content or a few layers' Gram matrices."""
+class _OptimiserOptions:
+    """The optimiser and network options the paper's figure jobs share with ``transfer``."""
 
-    size: int = _opt(256, "long side in pixels at which the input is measured (aspect ratio kept); "
-                          "content reconstructions come out at this size")
-    texture_size: tuple[int, ...] | int | None = _opt(
-        None, "style reconstructions: the texture's WIDTH,HEIGHT, or one number for a square, any size; "
-              "None: the style input's shape at --size")
-    iterations: int = _opt(500, "optimiser iterations per reconstruction")
     seed: int = _shared("seed")
     optimizer: str = _shared("optimizer")
     lr: float = _shared("lr")
@@ -187,12 +180,25 @@ class ReconstructConfig:
     precision: str = _shared("precision")
     device: str = _shared("device")
 
-    def replace(self, **changes) -> "ReconstructConfig":
+    def replace(self, **changes) -> "_OptimiserOptions":
         return replace(self, **changes)
 
 
 @dataclass(frozen=True)
-class GridConfig:
+class ReconstructConfig(_OptimiserOptions):
+    """Settings of ``impasto reconstruct`` and ``impasto figure reconstructions`` (paper figure 1):
+    images found from white noise that match one layer's content or a few layers' Gram matrices."""
+
+    size: int = _opt(256, "long side in pixels at which the input is measured (aspect ratio kept); "
+                          "content reconstructions come out at this size")
+    texture_size: tuple[int, ...] | int | None = _opt(
+        None, "style reconstructions: the texture's WIDTH,HEIGHT, or one number for a square, any size; "
+              "None: the style input's shape at --size")
+    iterations: int = _opt(500, "optimiser iterations per reconstruction")
+
+
+@dataclass(frozen=True)
+class GridConfig(_OptimiserOptions):
     """Settings of ``impasto figure grid`` (paper figure 3): one transfer per style-layer subset
     (rows) and alpha/beta ratio (columns), all from the same white noise."""
 
@@ -204,20 +210,6 @@ class GridConfig:
                            "here) (figure 3: 1,2,3,4,5)")
     content_layers: tuple[str, ...] = _shared("content_layers")
     iterations: int = _opt(300, "optimiser iterations per cell")
-    seed: int = _shared("seed")
-    optimizer: str = _shared("optimizer")
-    lr: float = _shared("lr")
-    lbfgs_history: int = _shared("lbfgs_history")
-    line_search: bool = _shared("line_search")
-    early_stop: float = _shared("early_stop")
-    pooling: str = _shared("pooling")
-    weights: str | None = _shared("weights")
-    preprocess: str = _shared("preprocess")
-    precision: str = _shared("precision")
-    device: str = _shared("device")
-
-    def replace(self, **changes) -> "GridConfig":
-        return replace(self, **changes)
 
 
 def option_fields(cls) -> list:
