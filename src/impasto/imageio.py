@@ -104,16 +104,21 @@ def resize_pil(img: Image.Image, long_side: int | None = None, size: tuple[int, 
     return pil_to_tensor(img)
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail before any work if the output's format is unknown or its folder is missing."""
+def check_writable(path: str | os.PathLike, suffixes, kind: str = "output") -> Path:
+    """Fail before any work if ``path``'s extension is not one of ``suffixes`` or its folder is missing."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ImpastoError(f"{path}: output must end in .png, .jpg, .jpeg or .webp")
-    if not path.parent.exists() and str(path.parent) not in ("", "."):
-        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
+    if path.suffix.lower() not in suffixes:
+        raise ImpastoError(f"{path}: {kind} must end in {', '.join(suffixes)}")
     if path.is_dir():
         raise ImpastoError(f"{path}: is a folder")
+    if not path.parent.exists():
+        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
     return path
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """An image output: .png, .jpg, .jpeg or .webp in an existing folder."""
+    return check_writable(path, tuple(FORMATS))
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write
+from ..imageio import atomic_write, check_writable
 from .resample import resample
 
 # Extension -> (libsndfile format, subtype).
@@ -82,14 +82,7 @@ def normalise_peak(x: torch.Tensor, peak: float = OUTPUT_PEAK) -> torch.Tensor:
 
 def check_audio_output(path: str | os.PathLike) -> Path:
     """Fail before any work if the output's format is unknown or its folder is missing."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise ImpastoError(f"{path}: output must end in {', '.join(FORMATS)}")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a folder")
-    if not path.parent.exists():
-        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
-    return path
+    return check_writable(path, FORMATS, "output")
 
 
 def save_audio(x: torch.Tensor, sample_rate: int, path: str | os.PathLike) -> Path:

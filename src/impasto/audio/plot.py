@@ -9,22 +9,14 @@ from typing import Sequence
 
 import torch
 
-from ..errors import ImpastoError
-from ..imageio import atomic_write
+from ..imageio import atomic_write, check_writable
 
 PLOT_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
 def check_plot_output(path: str | os.PathLike) -> Path:
     """Fail before any work if matplotlib cannot write this kind of file or the folder is missing."""
-    path = Path(path)
-    if path.suffix.lower() not in PLOT_FORMATS:
-        raise ImpastoError(f"{path}: plot must end in {', '.join(PLOT_FORMATS)}")
-    if path.is_dir():
-        raise ImpastoError(f"{path}: is a folder")
-    if not path.parent.exists():
-        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
-    return path
+    return check_writable(path, PLOT_FORMATS, "plot")
 
 
 def spectrogram_figure(panels: Sequence[tuple[str, torch.Tensor]], sample_rate: int, hop: int):
