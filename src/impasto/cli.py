@@ -14,7 +14,7 @@ from .config import option_fields
 from .errors import DivergedError, ImpastoError
 
 # Sub-commands, one module each in impasto/commands/, in the order `impasto --help` lists them.
-COMMANDS = ("transfer", "recolor", "presets", "reconstruct", "figure", "audio")
+COMMANDS = ("transfer", "recolor", "presets", "reconstruct", "figure", "audio", "train", "fast", "export")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -215,3 +215,52 @@ class GridConfig(_OptimiserOptions):
 def option_fields(cls) -> list:
     """The dataclass fields that become CLI options (all that carry help text)."""
     return [f for f in fields(cls) if "help" in f.metadata]
+
+
+# Johnson, Alahi & Fei-Fei (arXiv 1603.08155) and SEEDS.md section 5: the loss network's layers.
+FAST_CONTENT_LAYERS = ("relu3_3", "relu2_2", "relu3_1")
+FAST_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``impasto train``: a transform network per style (Johnson et al. 2016), or one for
+    several styles by conditional instance normalisation (Dumoulin et al. 2017)."""
+
+    width: float = _opt(1.0, "channel width of the transform network: 1.0 (Johnson et al.), 0.5 or 0.25")
+    content_layer: str = _opt("relu3_3", "content layer of the loss network", choices=FAST_CONTENT_LAYERS)
+    style_layers: tuple[str, ...] = _opt(FAST_STYLE_LAYERS, "style layers of the loss network")
+    content_weight: float = _opt(1.0, "content weight (loss: mean squared feature difference)")
+    style_weight: float = _opt(5.0, "style weight (loss: mean squared difference of Grams normalised by C H W)")
+    tv_weight: float = _opt(0.0, "total-variation weight (0: off)")
+    steps: int = _opt(40000, "training steps (Johnson et al.: 40000 at batch 4, two epochs of MS-COCO)")
+    batch: int = _opt(4, "photos per step (per process under torchrun)")
+    crop: int = _opt(256, "side of the square training crops in pixels")
+    style_size: int = _opt(256, "style image's long side in pixels when its Gram matrices are measured")
+    lr: float = _opt(1e-3, "Adam learning rate")
+    checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)")
+    preview_every: int = _opt(500, "steps between preview images (OUTPUT.preview.png); 0: none")
+    preview: str | None = _opt(None, "photo for the previews (default: the first training photo)")
+    seed: int = _opt(0, "random seed of the initial weights and of the crops")
+    weights: str | None = _shared("weights")
+    precision: str = _shared("precision")
+    device: str = _shared("device")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Settings of ``impasto fast``: stylise with a trained transform network, one forward pass."""
+
+    size: int | None = _opt(None, "output's long side in pixels (default: the input's own size)")
+    mix: str | None = _opt(None, "weights over a multi-style model's styles, e.g. 0.7,0.3 (default: the first)")
+    color: str = _opt("transfer", "transfer (the network's colours) or luminance (keep the photo's colours, "
+                      "arXiv 1606.05897)", choices=("transfer", "luminance"))
+    color_space: str = _shared("color_space")
+    precision: str = _shared("precision")
+    device: str = _shared("device")
+
+    def replace(self, **changes) -> "FastConfig":
+        return replace(self, **changes)

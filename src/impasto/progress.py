@@ -14,13 +14,13 @@ def _fmt(value: float) -> str:
 class ProgressBar:
     """Iteration, the loss terms, iterations per second and time left, on stderr."""
 
-    def __init__(self, total: int, desc: str = "impasto", unit: str = "it"):
-        self.total, self.desc, self.unit, self.bar = total, desc, unit, None
+    def __init__(self, total: int, desc: str = "impasto", unit: str = "it", initial: int = 0):
+        self.total, self.desc, self.unit, self.initial, self.bar = total, desc, unit, initial, None
 
     def __call__(self, event) -> None:
         if self.bar is None:  # opened on the first event, so input errors print no empty bar
             self.bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, file=sys.stderr,
-                            dynamic_ncols=True, smoothing=0.1)
+                            dynamic_ncols=True, smoothing=0.1, initial=self.initial)
         shown = {k: _fmt(v) for k, v in event.losses.items() if k != "total"}
         if getattr(event, "scales", 1) > 1:
             shown["scale"] = f"{event.scale + 1}/{event.scales}"

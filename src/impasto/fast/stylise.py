@@ -1,0 +1,76 @@
+"""Stylising with a trained transform network: one forward pass per image (Johnson et al. 2016),
+in PyTorch (``.pt`` and bundled models) or onnxruntime (``.onnx``, see :mod:`impasto.fast.onnx`).
+
+A *runner* has ``styles`` (names) and ``__call__(image, mix) -> image`` on ``(1, 3, H, W)`` RGB
+[0, 1] tensors, ``mix`` a ``(S,)`` weight vector over the styles (Dumoulin et al. 2017).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from ..errors import ImpastoError
+from ..runtime import resolve_device, resolve_precision
+from .model import FastModel, load_model, resolve_model_path
+
+MIN_SIDE = 8  # the 9×9 reflection padding needs more than 4 pixels per side
+
+
+def parse_mix(text: str | None, styles: list[str]) -> torch.Tensor:
+    """``--mix 0.7,0.3`` -> normalised weights over the model's styles; None -> the first style."""
+    mix = torch.zeros(len(styles))
+    if text is None:
+        mix[0] = 1.0
+        return mix
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ImpastoError(f"--mix: expected comma-separated weights, got '{text}'") from None
+    if len(values) != len(styles):
+        raise ImpastoError(f"--mix: {len(values)} weights for a model of {len(styles)} styles "
+                           f"({', '.join(styles)})")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise ImpastoError("--mix: weights must be non-negative with a positive sum")
+    mix = torch.tensor(values)
+    return mix / mix.sum()
+
+
+class TorchRunner:
+    """A :class:`FastModel` on a device, in fp32 or with bf16 autocast where native."""
+
+    def __init__(self, model: FastModel, precision: str = "auto", device: str = "auto"):
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.model, self.styles = model, model.styles
+        self.net = model.net.to(self.device).to(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def __call__(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        x = image.to(self.device).contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            out = self.net(x, mix.to(self.device))
+        return out.float().clamp(0, 1).cpu()
+
+
+def load_runner(name: str | os.PathLike, precision: str = "auto", device: str = "auto"):
+    """A runner for a model file (``.pt`` or ``.onnx``) or a bundled model's name."""
+    path = resolve_model_path(name)
+    if path.suffix.lower() == ".onnx":
+        from .onnx import OnnxRunner
+
+        return OnnxRunner(path)
+    return TorchRunner(load_model(path), precision, device)
+
+
+def check_size(image: torch.Tensor, source: str) -> None:
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise ImpastoError(f"{source}: {w}x{h} is too small (at least {MIN_SIDE} pixels per side)")

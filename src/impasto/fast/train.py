@@ -1,0 +1,259 @@
+"""Training a transform network against a fixed VGG-19 loss network (Johnson, Alahi & Fei-Fei,
+"Perceptual Losses for Real-Time Style Transfer and Super-Resolution", arXiv 1603.08155, section 3).
+
+Per step: a batch of photo crops y_c, the network's output ŷ = f_W(y_c), and the loss (eq. 2 and 4)
+  λ_c · ‖φ_j(ŷ) − φ_j(y_c)‖² / (C_j H_j W_j)  +  λ_s · Σ_j ‖G_j(ŷ) − G_j(y_s)‖²_F / C_j²  (+ λ_TV · TV(ŷ)),
+with G_j = φ_j φ_jᵀ / (C_j H_j W_j) (eq. 3) measured on the style image y_s once, before training.
+The style term is the squared Frobenius distance averaged over the C_j² entries, as the authors'
+released code computes it (a mean-squared-error criterion on the Grams); their default weights
+λ_c = 1, λ_s = 5 assume that scale and the same 0–255 Caffe input as here.
+Several styles: each photo of the batch is assigned one style, which picks its Gram targets and its
+conditional instance-norm row (Dumoulin et al. 2017). Adam updates only the transform network.
+
+Under ``torchrun`` (WORLD_SIZE > 1) every process trains a DDP replica (gloo on CPU, nccl on GPU) on
+its own photos; gradients are averaged, so every rank holds the same weights after each step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..config import TrainConfig
+from ..errors import ImpastoError
+from ..imageio import atomic_write, load_image, open_image, resize_pil, save_image
+from ..losses import total_variation
+from ..runtime import resolve_device, resolve_precision, set_threads
+from ..vgg import VGG19, check_layers
+from .data import PhotoBatches
+from .model import FastModel, save_model
+from .network import TransformNet
+
+CHECKPOINT_FORMAT = "impasto-fast-checkpoint/1"
+PREVIEW_SIDE = 256
+
+
+@dataclass
+class TrainProgress:
+    """One progress event: images seen so far (the bar's unit), the step and the loss terms."""
+
+    iteration: int
+    step: int
+    losses: dict
+
+
+class Interrupted(Exception):
+    """Ctrl-C during training; the checkpoint and the model so far have been written."""
+
+
+def batch_gram(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, C, C)`` Grams divided by C·H·W (Johnson et al., eq. 3)."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    return Path(f"{output}.ckpt")
+
+
+def preview_path(output: str | os.PathLike) -> Path:
+    out = Path(output)
+    return out.with_name(out.stem + ".preview.png")
+
+
+class Trainer:
+    """Everything one training process holds: networks, targets, optimiser, data and its place."""
+
+    def __init__(self, config: TrainConfig, styles: list[str | os.PathLike], data: str | os.PathLike,
+                 output: str | os.PathLike):
+        validate(config, styles)
+        self.config, self.output = config, Path(output)
+        self.rank, self.world = _init_distributed(config)
+        self.device = resolve_device(config.device) if self.world == 1 else _rank_device(config)
+        precision = resolve_precision(config.precision, self.device)
+        self.bf16 = precision == "bf16"  # the transform network under autocast; losses and Adam in fp32
+        self.style_names = [Path(s).stem for s in styles]
+        self.data = PhotoBatches(data, config.crop, config.batch, config.seed, self.rank, self.world)
+        self.vgg = VGG19(config.weights).to(self.device).set_precision(precision, channels_last=True)
+        self.targets = self._style_targets(styles)
+        torch.manual_seed(config.seed)
+        self.net = TransformNet(config.width, len(styles)).to(self.device)
+        self.model = (DistributedDataParallel(self.net) if self.world > 1 else self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.step, self.seconds = 0, 0.0
+
+    # ------------------------------------------------------------ loss (Johnson et al. eq. 5, 6)
+
+    @torch.no_grad()
+    def _style_targets(self, styles) -> dict[str, torch.Tensor]:
+        """Per style layer, ``(S, C, C)``: each style image's Grams at ``--style-size``."""
+        grams = {layer: [] for layer in self.config.style_layers}
+        for style in styles:
+            image = load_image(style, long_side=self.config.style_size).to(self.device)
+            feats = self.vgg(image, self.config.style_layers)
+            for layer in self.config.style_layers:
+                grams[layer].append(batch_gram(feats[layer])[0])
+        return {layer: torch.stack(g) for layer, g in grams.items()}
+
+    def style_ids(self, step: int) -> torch.Tensor:
+        """The style of each photo in this rank's batch: styles taken in turn over the stream."""
+        first = (step * self.world + self.rank) * self.config.batch
+        return torch.arange(first, first + self.config.batch) % len(self.style_names)
+
+    def losses(self, photos: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        mix = torch.nn.functional.one_hot(ids, len(self.style_names)).float().to(self.device)
+        with (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()):
+            out = self.model(photos, mix)
+        feats = self.vgg(out, {c.content_layer, *c.style_layers})
+        with torch.no_grad():
+            target = self.vgg(photos, [c.content_layer])[c.content_layer]
+        content = (feats[c.content_layer].float() - target.float()).pow(2).mean()
+        style = sum((batch_gram(feats[layer]) - self.targets[layer][ids.to(self.device)]).pow(2).mean()
+                    for layer in c.style_layers)
+        terms = {"content": c.content_weight * content, "style": c.style_weight * style}
+        if c.tv_weight:
+            terms["tv"] = c.tv_weight * total_variation(out.float()) / out.shape[0]
+        terms["total"] = sum(terms.values())
+        return terms
+
+    def train_step(self) -> dict[str, float]:
+        photos = self.data.batch(self.step).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self.losses(photos, self.style_ids(self.step))
+        terms["total"].backward()
+        self.optimizer.step()
+        self.step += 1
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    # ------------------------------------------------------------ checkpoints, model, previews
+
+    def checkpoint(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "step": self.step, "seconds": self.seconds,
+                "styles": self.style_names, "config": asdict(self.config),
+                "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "skipped": sorted(str(p) for p in self.data.skipped)}
+
+    def save(self) -> None:
+        """Checkpoint and model so far (rank 0 only), both written atomically."""
+        if self.rank != 0:
+            return
+        state = self.checkpoint()
+        atomic_write(checkpoint_path(self.output), lambda tmp: torch.save(state, tmp))
+        save_model(self.fast_model(), self.output)
+
+    def resume(self) -> None:
+        path = checkpoint_path(self.output)
+        if not path.is_file():
+            raise ImpastoError(f"{path}: no checkpoint to resume from")
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            raise ImpastoError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
+        if state.get("format") != CHECKPOINT_FORMAT or state["styles"] != self.style_names:
+            raise ImpastoError(f"{path}: checkpoint of another run (styles {state.get('styles')})")
+        kept = {k: state["config"][k] for k in ("width", "batch", "crop", "seed", "content_layer")}
+        now = {k: getattr(self.config, k) for k in kept}
+        if kept != now:
+            raise ImpastoError(f"{path}: checkpoint was trained with {kept}, this run asks for {now}")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.seconds = state["step"], state["seconds"]
+        self.data.skipped = {Path(p) for p in state["skipped"]}
+
+    def fast_model(self) -> FastModel:
+        meta = {"steps": self.step, "seconds": round(self.seconds, 1), "world_size": self.world,
+                "skipped_files": len(self.data.skipped), "config": asdict(self.config)}
+        return FastModel(self.net, self.style_names, meta)
+
+    @torch.no_grad()
+    def write_preview(self, photo: torch.Tensor) -> None:
+        """The preview photo stylised in each style, side by side."""
+        if self.rank != 0:
+            return
+        self.net.eval()
+        n = len(self.style_names)
+        tiles = [self.net(photo.to(self.device), torch.eye(n)[i]).float().cpu() for i in range(n)]
+        self.net.train()
+        save_image(torch.cat([photo.cpu(), *tiles], dim=-1).clamp(0, 1), preview_path(self.output))
+
+    def preview_photo(self) -> torch.Tensor:
+        photo = open_image(self.config.preview) if self.config.preview else self.data.first_photo()
+        return resize_pil(photo, long_side=PREVIEW_SIDE)
+
+
+def close_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _init_distributed(config: TrainConfig) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        set_threads()
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if config.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    if not os.environ.get("OMP_NUM_THREADS"):  # share the machine's cores between its processes
+        from ..runtime import physical_cores
+
+        torch.set_num_threads(max(1, physical_cores() // local))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _rank_device(config: TrainConfig) -> torch.device:
+    if config.device.startswith("cuda") or (config.device == "auto" and torch.cuda.is_available()):
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def validate(config: TrainConfig, styles) -> None:
+    if not styles:
+        raise ImpastoError("give at least one style image")
+    check_layers([config.content_layer, *config.style_layers])
+    for name in ("steps", "batch", "crop", "style_size", "checkpoint_every"):
+        if getattr(config, name) < 1:
+            raise ImpastoError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
+    if config.crop < 16:
+        raise ImpastoError(f"--crop must be at least 16 pixels, got {config.crop}")
+    if not 0 < config.width <= 4:
+        raise ImpastoError(f"--width must be in (0, 4], got {config.width}")
+    if config.lr <= 0:
+        raise ImpastoError(f"--lr must be positive, got {config.lr}")
+    for style in styles:
+        open_image(style)  # one clear line for a missing or unreadable style image
+
+
+def train(trainer: Trainer, callback=None) -> FastModel:
+    """Run ``trainer`` up to ``config.steps``; Ctrl-C saves a checkpoint and raises :class:`Interrupted`."""
+    c = trainer.config
+    photo = trainer.preview_photo() if c.preview_every else None
+    per_step = c.batch * trainer.world
+    try:
+        while trainer.step < c.steps:
+            start = time.perf_counter()
+            losses = trainer.train_step()
+            trainer.seconds += time.perf_counter() - start
+            if callback is not None:
+                callback(TrainProgress(trainer.step * per_step, trainer.step, losses))
+            if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
+                trainer.save()
+            if photo is not None and trainer.step % c.preview_every == 0:
+                trainer.write_preview(photo)
+    except KeyboardInterrupt:
+        trainer.save()
+        raise Interrupted(trainer.step) from None
+    trainer.save()
+    return trainer.fast_model()
