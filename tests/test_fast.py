@@ -304,3 +304,19 @@ def test_readme_section_lists_every_option_with_its_default():
         for f in fields(cls):
             shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else str(f.default)
             assert (f.name.replace("_", "-"), shown, f.metadata["help"]) in rows, f"{cls.__name__}.{f.name}"
+
+
+def test_bundled_models_work_out_of_the_box(tmp_path, small_images):
+    from impasto.fast.model import bundled_models
+
+    assert {"starry_night", "kandinsky"} <= set(bundled_models())
+    for name in ("starry_night", "kandinsky"):
+        model = load_model(name)
+        assert model.styles == [name] and model.net.width == 0.5
+        out = tmp_path / f"{name}.png"
+        code, _, err = run_cli("fast", "--model", name, small_images["tubingen"], "-o", out)
+        assert code == 0, err
+        photo, painted = (torch.from_numpy(__import__("numpy").asarray(Image.open(p).convert("RGB"))).float()
+                          for p in (small_images["tubingen"], out))
+        assert painted.shape == photo.shape
+        assert (painted - photo).abs().mean() > 10  # really restyled, not a copy of the photo
