@@ -1,8 +1,9 @@
 """Seconds per iteration and peak memory at 256, 512, 1024 and 2048 px (long side), fp32 vs bf16.
 
 Each (size, precision) runs in a fresh child process so that its peak resident memory is its own.
-One iteration = one L-BFGS step of the paper's objective at that size (network up to relu5_1,
-forward and backward). bf16 is only timed where it is native (AMX / AVX512-BF16) unless --force-bf16:
+One iteration = one evaluation of the paper's objective at that size (network up to relu5_1,
+forward and backward) and one optimiser update: Adam, so that no line search makes some steps cost
+several evaluations (an L-BFGS step without a line search costs the same). bf16 is only timed where it is native (AMX / AVX512-BF16) unless --force-bf16:
 on CPUs without it PyTorch emulates bf16 and one step costs tens of times the fp32 one (the first
 row printed says how much, at the smallest size).
 Usage: python benchmarks/scaling.py [--sizes 256,512,1024,2048] [--iterations 3] [--force-bf16]
@@ -24,7 +25,7 @@ def child(size: int, precision: str, iterations: int) -> dict:
 
     from impasto import TransferConfig, transfer
 
-    config = TransferConfig(size=size, scales=1, iterations=iterations + 1, precision=precision)
+    config = TransferConfig(size=size, scales=1, iterations=iterations + 1, precision=precision, optimizer="adam")
     times = []
     with Timer():
         transfer(EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", config,

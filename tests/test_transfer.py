@@ -122,7 +122,8 @@ def test_coarse_to_fine_plan():
     assert scale_sides(TransferConfig(size=512, scales=3)) == [128, 256, 512]
     assert scale_sides(TransferConfig(size=512, scales=(200, 512))) == [200, 512]
     assert split_iterations(100, 3) == [57, 28, 15]
-    assert scale_sides(TransferConfig(size=512)) == [128, 256, 512]
+    assert scale_sides(TransferConfig(size=512)) == [512]  # the default: one scale
+    assert scale_sides(TransferConfig(size=512, scales=0)) == [128, 256, 512]  # auto coarse-to-fine
     assert scale_sides(TransferConfig(size=200)) == [200]
     assert scale_sides(TransferConfig(size=1024, scales=1)) == [1024]
     with pytest.raises(ImpastoError):

@@ -7,6 +7,8 @@ stalling — and reporting every iteration through a callback with a :class:`Pro
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -159,17 +161,42 @@ class Loop:
         return self.param.detach() / self.settings.scale
 
 
+class CtrlC:
+    """Ctrl-C noted in a flag as well as raised: a KeyboardInterrupt that lands in a finaliser (garbage
+    collection) is printed and swallowed by Python, so the loop also checks the flag each iteration."""
+
+    def __init__(self):
+        self.pressed = False
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,
              report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Run up to ``iterations`` steps, calling ``report(losses, current_image)`` after each."""
     loop = Loop(objective, image, settings)
     try:
-        for _ in range(iterations):
-            losses = loop.step()
-            if report is not None:
-                report(losses, loop.image())
-            if loop.stalled():
-                break
+        with CtrlC() as ctrl_c:
+            for _ in range(iterations):
+                if ctrl_c.pressed:
+                    raise KeyboardInterrupt
+                losses = loop.step()
+                if report is not None:
+                    report(losses, loop.image())
+                if loop.stalled():
+                    break
     except KeyboardInterrupt:
         raise _Stop(loop.best_image) from None
     return loop.finish()

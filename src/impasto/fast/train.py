@@ -30,6 +30,7 @@ from ..config import TrainConfig
 from ..errors import ImpastoError
 from ..imageio import atomic_write, load_image, open_image, resize_pil, save_image
 from ..losses import total_variation
+from ..optimize import CtrlC
 from ..runtime import resolve_device, resolve_precision, set_threads
 from ..vgg import VGG19, check_layers
 from .data import PhotoBatches
@@ -242,18 +243,26 @@ def train(trainer: Trainer, callback=None) -> FastModel:
     photo = trainer.preview_photo() if c.preview_every else None
     per_step = c.batch * trainer.world
     try:
-        while trainer.step < c.steps:
-            start = time.perf_counter()
-            losses = trainer.train_step()
-            trainer.seconds += time.perf_counter() - start
-            if callback is not None:
-                callback(TrainProgress(trainer.step * per_step, trainer.step, losses))
-            if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
-                trainer.save()
-            if photo is not None and trainer.step % c.preview_every == 0:
-                trainer.write_preview(photo)
+        with CtrlC() as ctrl_c:
+            while trainer.step < c.steps:
+                if ctrl_c.pressed:  # a Ctrl-C swallowed by a finaliser (see optimize.CtrlC)
+                    raise KeyboardInterrupt
+                _one_step(trainer, c, per_step, photo, callback)
     except KeyboardInterrupt:
         trainer.save()
         raise Interrupted(trainer.step) from None
     trainer.save()
     return trainer.fast_model()
+
+
+def _one_step(trainer: Trainer, c: TrainConfig, per_step: int, photo, callback) -> None:
+    """One training step, then the progress event, checkpoint and preview that fall due."""
+    start = time.perf_counter()
+    losses = trainer.train_step()
+    trainer.seconds += time.perf_counter() - start
+    if callback is not None:
+        callback(TrainProgress(trainer.step * per_step, trainer.step, losses))
+    if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
+        trainer.save()
+    if photo is not None and trainer.step % c.preview_every == 0:
+        trainer.write_preview(photo)
