@@ -120,7 +120,7 @@ def main() -> None:
                 print(f"  impasto with {args.impasto_iterations} iterations: " + (
                     f"reached pastiche's objective after {l_reach:.1f} s: ratio {l_reach / p_time:.3f} "
                     f"(1/{p_time / l_reach:.1f})" if l_reach else f"did NOT reach it in {l_time:.1f} s"))
-        print(f"  pastiche's curve (s, objective): "
+        print("  pastiche's curve (s, objective): "
               + ", ".join(f"{t:.0f}:{loss:.3e}" for t, loss in curve[9::30]), flush=True)
 
 

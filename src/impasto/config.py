@@ -239,7 +239,7 @@ class TrainConfig:
     style_size: int = _opt(256, "style image's long side in pixels when its Gram matrices are measured")
     lr: float = _opt(1e-3, "Adam learning rate")
     checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)")
-    preview_every: int = _opt(500, "steps between preview images (OUTPUT.preview.png); 0: none")
+    preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none")
     preview: str | None = _opt(None, "photo for the previews (default: the first training photo)")
     seed: int = _opt(0, "random seed of the initial weights and of the crops")
     weights: str | None = _shared("weights")
