@@ -13,12 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from impasto.imageio import fit_long_side, pil_to_tensor  # noqa: E402
-from impasto.objective import Objective, content_targets, content_term, style_targets, style_term  # noqa: E402
+from impasto.config import PAPER_CONTENT_LAYERS as PAPER_CONTENT, PAPER_STYLE_LAYERS as PAPER_STYLE  # noqa: E402
+from impasto.objective import (REFERENCE_SIDE, Objective, content_scale, content_targets,  # noqa: E402
+                               content_term, style_targets, style_term)
+from impasto.transfer import pixels  # noqa: E402
 from impasto.vgg import VGG19  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
-PAPER_CONTENT = ("relu4_2",)
-PAPER_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 ALPHA, BETA = 1.0, 1e3  # α/β = 1e-3
 
 
@@ -33,14 +34,18 @@ def prepare(name: str, long_side: int, folder: Path) -> Path:
 
 
 class Evaluator:
-    """The paper's objective α·½Σ(F−P)² + β·Σ_l ⅕·E_l in fp32, average pooling, on fixed images."""
+    """The objective α·s·½Σ(F−P)² + β·Σ_l ⅕·E_l (Gatys et al. eq. 1, 4, 5, 7) in fp32, average pooling, on
+    fixed images. ``s`` is impasto's default per-position factor (512 px image's pixels / this one's),
+    so at 512 px it is the paper's objective exactly; ``normalization="paper"``: s = 1 at every size."""
 
-    def __init__(self, content: Path, style: Path):
+    def __init__(self, content: Path, style: Path, normalization: str = "per-position"):
         self.vgg = VGG19(pooling="avg").set_precision("fp32", channels_last=True)
         c = pil_to_tensor(Image.open(content).convert("RGB"))
         s = pil_to_tensor(Image.open(style).convert("RGB"))
         self.size = (c.shape[-1], c.shape[-2])
-        terms = [content_term(content_targets(self.vgg, c, PAPER_CONTENT), [1.0], ALPHA),
+        area = self.size[0] * self.size[1]
+        self.scale = content_scale(normalization, area, area, pixels(fit_long_side(self.size, REFERENCE_SIDE)))
+        terms = [content_term(content_targets(self.vgg, c, PAPER_CONTENT), [1.0], ALPHA, scale=self.scale),
                  style_term(style_targets(self.vgg, [s], [1.0], PAPER_STYLE), [0.2] * 5, BETA)]
         self.objective = Objective(self.vgg, terms)
 

@@ -20,12 +20,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=TransferConfig.size)
     parser.add_argument("--iterations", type=int, default=TransferConfig.iterations)
+    parser.add_argument("--precision", default=TransferConfig.precision, help="auto, fp32 or bf16")
     parser.add_argument("--save", help="also write the result here (the README's sample image)")
     args = parser.parse_args()
-    config = TransferConfig(size=args.size, iterations=args.iterations)
+    config = TransferConfig(size=args.size, iterations=args.iterations, precision=args.precision)
     device = resolve_device(config.device)
     print(f"device {device}, precision {resolve_precision(config.precision, device)}, size {config.size}px, "
-          f"iterations {config.iterations}, scales {config.scales}, init {config.init}")
+          f"convolution {config.convolution}, iterations {config.iterations}, scales {config.scales}, "
+          f"init {config.init}, normalization {config.normalization}")
     with Timer() as load:
         vgg = load_network(config)
     events = []

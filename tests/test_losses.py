@@ -75,3 +75,25 @@ def test_losses_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda x: losses.style_layer_loss(x, a), (f,))
     p = torch.rand(f.shape, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: losses.content_loss(x, p), (f,))
+
+
+def test_content_scale_per_normalisation():
+    from impasto.objective import content_scale
+
+    # per-position: the pixels of the 512 px image over this one's; paper: the full size's over this one's
+    assert content_scale("per-position", 512 * 384, 1024 * 768, 512 * 384) == 1.0
+    assert content_scale("per-position", 1024 * 768, 1024 * 768, 512 * 384) == 0.25
+    assert content_scale("paper", 256 * 192, 1024 * 768, 512 * 384) == 16.0
+    assert content_scale("paper", 1024 * 768, 1024 * 768, 512 * 384) == 1.0   # eq. 1 exactly at full size
+    assert content_scale("coursera", 256 * 192, 1024 * 768, 512 * 384) == 1.0
+
+
+def test_paper_normalisation_is_equation_1_exactly():
+    from impasto.objective import content_term
+
+    gen = torch.Generator().manual_seed(0)
+    f, p = torch.randn(1, 4, 3, 5, generator=gen), torch.randn(1, 4, 3, 5, generator=gen)
+    term = content_term({"relu4_2": p}, [1.0], alpha=2.0, normalization="paper")
+    assert term.weight == 2.0 and term.fn({"relu4_2": f}, None).item() == (0.5 * (f - p).pow(2).sum()).item()
+    scaled = content_term({"relu4_2": p}, [1.0], alpha=2.0, normalization="per-position", scale=0.25)
+    assert scaled.fn({"relu4_2": f}, None).item() == (0.125 * (f - p).pow(2).sum()).item()

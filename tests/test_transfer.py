@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import EXAMPLES
 from impasto import ImpastoError, Interrupted, TransferConfig, transfer
-from impasto.transfer import scale_sides, split_iterations
+from impasto.imageio import fit_long_side
+from impasto.transfer import content_weight_scale, pixels, scale_sides, split_iterations
 
 FAST = dict(size=64, precision="fp32", device="cpu")
 
@@ -121,7 +123,9 @@ def test_callback_gets_images_on_request(small_images, vgg):
 def test_coarse_to_fine_plan():
     assert scale_sides(TransferConfig(size=512, scales=3)) == [128, 256, 512]
     assert scale_sides(TransferConfig(size=512, scales=(200, 512))) == [200, 512]
-    assert split_iterations(100, 3) == [57, 28, 15]
+    assert split_iterations(100, [128, 256, 512]) == [57, 28, 15]   # 4:2:1
+    assert scale_sides(TransferConfig(size=512, scales=0, scale_step=2 ** 0.5)) == [128, 181, 256, 362, 512]
+    assert scale_sides(TransferConfig(size=1024, scales=3, scale_step=2 ** 0.5)) == [512, 724, 1024]
     assert scale_sides(TransferConfig(size=512)) == [512]  # the default: one scale
     assert scale_sides(TransferConfig(size=512, scales=0)) == [128, 256, 512]  # auto coarse-to-fine
     assert scale_sides(TransferConfig(size=200)) == [200]
@@ -135,3 +139,39 @@ def test_bad_option_values(small_images, vgg):
                 dict(init="no-such-file.png"), dict(style_layer_weights=(1.0,))):
         with pytest.raises(ImpastoError):
             _run(small_images, vgg, **bad)
+
+
+@pytest.mark.parametrize("normalization", ["per-position", "paper"])
+def test_every_scale_of_a_pyramid_weighs_content_as_the_full_size(normalization):
+    # scale factor × the scale's pixels = the pixels the content loss stands for, the same at every scale
+    photo = (640, 427)
+    config = TransferConfig(size=1024, scales=0, normalization=normalization)
+    stands_for = fit_long_side(photo, 512 if normalization == "per-position" else 1024)
+    for side in scale_sides(config):
+        size = fit_long_side(photo, side)
+        assert content_weight_scale(config, size, photo) * pixels(size) == pytest.approx(pixels(stands_for))
+    full = fit_long_side(photo, 1024)
+    assert content_weight_scale(config.replace(normalization="paper"), full, photo) == 1.0  # eq. 1 exactly
+
+
+def test_the_look_does_not_change_with_size(tmp_path, vgg):
+    # per position, one --ratio gives about the same balance of content and style at 48 and 96 px;
+    # the paper's sum gives the photo about 4 times more weight at twice the size (its reported
+    # content loss, a sum, also grows 4 times: the two effects multiply)
+    paths = {}
+    for name in ("tubingen", "starry_night"):
+        img = Image.open(EXAMPLES / f"{name}.jpg").convert("RGB")
+        img.thumbnail((96, 96), Image.Resampling.LANCZOS)
+        img.save(tmp_path / f"{name}.png")
+        paths[name] = tmp_path / f"{name}.png"
+
+    def balance(size, normalization):
+        losses = []
+        config = TransferConfig(**{**FAST, "size": size, "iterations": 30, "normalization": normalization})
+        transfer(paths["tubingen"], [paths["starry_night"]], config, callback=lambda p: losses.append(p.losses),
+                 network=vgg)
+        return losses[-1]["content"] / losses[-1]["style"]
+
+    change = {n: balance(96, n) / balance(48, n) for n in ("per-position", "paper")}
+    assert 0.7 < change["per-position"] < 1.45
+    assert change["paper"] > 4 * change["per-position"]

@@ -14,6 +14,7 @@ PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INIT_MODES = ("noise", "content", "noisy-content", "style")
 COLOR_MODES = ("transfer", "luminance", "match")
+NORMALIZATIONS = ("per-position", "paper", "coursera")
 
 
 def _opt(default, help: str, **meta):
@@ -29,8 +30,10 @@ class TransferConfig:
     style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)")
     style_scale: float = _opt(1.0, "style image's long side relative to the output's")
     scales: tuple[int, ...] | int = _opt(
-        1, "1: one scale, as the paper (measured faster than coarse-to-fine at 512 and 1024 px); "
-           "coarse-to-fine: 0 (auto: from 128 px up, doubling), a number of scales, or long sides like 128,256,512")
+        1, "1: one scale, as the paper (measured better than coarse-to-fine in the same time at 512 and 1024 px); "
+           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512")
+    scale_step: float = _opt(2.0, "coarse-to-fine: factor between the long sides of consecutive scales "
+                                  "(2, or 1.414 for steps of a square root of 2)")
     # --- layers and weights (paper section 3) ---
     content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated")
     content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)")
@@ -40,8 +43,10 @@ class TransferConfig:
     content_weight: float | None = _opt(None, "alpha; default 1 (with --ratio setting beta)")
     style_weight: float | None = _opt(None, "beta; default alpha/ratio")
     style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)")
-    normalization: str = _opt("paper", "content loss: 'paper' 1/2 sum (F-P)^2, or 'coursera' 1/(4 nH nW nC)",
-                              choices=("paper", "coursera"))
+    normalization: str = _opt(
+        "per-position", "content loss: 'per-position' the paper's 1/2 sum (F-P)^2 as at 512 px, so --ratio gives "
+                        "the same look at every --size; 'paper' the exact sum (eq. 1; grows with the pixel count); "
+                        "'coursera' 1/(4 nH nW nC) sum (F-P)^2", choices=NORMALIZATIONS)
     tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)")
     content_style_weight: float = _opt(
         0.0, "gamma: subtract gamma L_style(content, x), pushing away from the photo's own style "
@@ -70,11 +75,12 @@ class TransferConfig:
     noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)")
     seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine")
     optimizer: str = _opt("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
-    iterations: int = _opt(100, "optimiser iterations over all scales (split 4:2:1 for three scales)")
+    iterations: int = _opt(100, "optimiser iterations over all scales (coarse to fine: each scale gets its share "
+                                "in proportion to 1/its long side, 4:2:1 for three scales a factor 2 apart)")
     lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units")
     lbfgs_history: int = _opt(30, "L-BFGS history size")
-    line_search: bool = _opt(False, "L-BFGS with a strong-Wolfe line search at every step (off: only "
-                             "the first 5 steps of each scale search, the rest take unit steps)")
+    line_search: bool = _opt(False, "L-BFGS: also lengthen each step while the loss keeps falling steeply (off: "
+                             "the unit step, shortened only where it does not lower the loss enough)")
     early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)")
     # --- the network ---
     pooling: str = _opt("avg", "pooling: avg (the paper) or max", choices=("avg", "max"))
@@ -83,6 +89,9 @@ class TransferConfig:
                            choices=("caffe", "torchvision"))
     precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16",
                           choices=("auto", "fp32", "bf16"))
+    convolution: str = _opt("auto", "3x3 convolutions: auto (Winograd F(4x4,3x3) on CPU in the layers where it "
+                            "was measured faster, PyTorch's own elsewhere), winograd or direct",
+                            choices=("auto", "winograd", "direct"))
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 
     def replace(self, **changes) -> "TransferConfig":
@@ -123,7 +132,8 @@ class AudioConfig:
                      choices=AUDIO_INIT_MODES)
     iterations: int = _opt(300, "L-BFGS iterations")
     lbfgs_history: int = _opt(10, "L-BFGS history size (10, scipy's L-BFGS-B default used by the recipe)")
-    line_search: bool = _opt(True, "L-BFGS with a strong-Wolfe line search (the recipe's scipy L-BFGS-B has one)")
+    line_search: bool = _opt(True, "L-BFGS: also lengthen each step while the loss keeps falling steeply, a line "
+                                   "search at every step (the recipe's scipy L-BFGS-B has one)")
     # --- phase recovery ---
     griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase")
     griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1): 0.99 as librosa, 0 the "
@@ -178,6 +188,7 @@ class _OptimiserOptions:
     weights: str | None = _shared("weights")
     preprocess: str = _shared("preprocess")
     precision: str = _shared("precision")
+    convolution: str = _shared("convolution")
     device: str = _shared("device")
 
     def replace(self, **changes) -> "_OptimiserOptions":

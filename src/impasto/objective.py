@@ -60,12 +60,39 @@ def style_targets(vgg: VGG19, images: Sequence[torch.Tensor], blend: Sequence[fl
     return out
 
 
+# --normalization per-position: the content loss means at every size what the paper's eq. 1 means at
+# an image of this long side (the paper's figures are 512 px wide).
+REFERENCE_SIDE = 512
+
+
+def content_scale(normalization: str, scale_pixels: int, full_pixels: int, reference_pixels: int) -> float:
+    """Factor on the content loss of one scale so that every scale minimises the same objective.
+
+    The paper's content loss (eq. 1) is a sum over positions while its style loss (eq. 4–5) is not,
+    so one α/β paints a small image more than a large one. Scaling ``½ Σ (F − P)²`` by the pixel
+    count of the image it should stand for over the pixel count it is measured at makes it a
+    per-position loss: ``per-position`` stands for the image at :data:`REFERENCE_SIDE` px (the paper's
+    α/β then means the same at every ``--size``); ``paper`` stands for the full size, so the full
+    scale is eq. 1 exactly and each coarser scale of a pyramid is weighted by the full size's share of
+    its positions; ``coursera`` is already per position (``1/(4 n_H n_W n_C)``).
+    """
+    if normalization == "per-position":
+        return reference_pixels / scale_pixels
+    if normalization == "paper":
+        return full_pixels / scale_pixels
+    if normalization == "coursera":
+        return 1.0
+    raise ImpastoError(f"--normalization must be per-position, paper or coursera, not '{normalization}'")
+
+
 def content_term(targets: dict[str, torch.Tensor], weights: Sequence[float], alpha: float,
-                 normalization: str = "paper", name: str = "content") -> Term:
+                 normalization: str = "paper", name: str = "content", scale: float = 1.0) -> Term:
+    """``α · scale · Σ_l w_l L_content^l`` (eq. 1, or Coursera's form); ``scale``: :func:`content_scale`."""
     layers = tuple(targets)
+    kind = "coursera" if normalization == "coursera" else "paper"
 
     def fn(feats, image):
-        return sum(w * losses.content_loss(feats[l], targets[l], normalization) for l, w in zip(layers, weights))
+        return scale * sum(w * losses.content_loss(feats[l], targets[l], kind) for l, w in zip(layers, weights))
 
     return Term(name, alpha, layers, fn)
 

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .errors import DivergedError
+from .lbfgs import LBFGS
 from .objective import Objective
 
 EARLY_STOP_WINDOW = 20
@@ -48,30 +49,21 @@ class Interrupted(KeyboardInterrupt):
 class LoopSettings:
     optimizer: str = "lbfgs"
     lr: float = 4.0       # Adam's step, in 0–255 pixel units
-    lbfgs_history: int = 100
+    lbfgs_history: int = 30
     line_search: bool = False
     early_stop: float = 0.0
-    clamp: bool = True    # keep the variable in [0, scale] after each step (images)
+    clamp: bool = True    # keep the variable in [0, scale] (images)
     scale: float = 255.0  # the optimiser's units per unit of the objective's input (see below)
-    searched_start: int = 5  # L-BFGS iterations with a line search even when line_search is off
+    first_move: float = 16.0  # L-BFGS's first step moves the steepest entry by this much, in those units
 
 
 # Images are optimised in 0–255 pixel units (scale 255) — the units the network was trained on
-# (Caffe) and the ones the original implementations optimise in. L-BFGS is invariant to that scale
-# except for its first step, min(1, 1/‖g‖₁)·g, which is far too short in [0, 1] units when starting
-# from the content photo: the curvature pairs it then collects are noise and the run stalls.
+# (Caffe) and the ones the original implementations optimise in; L-BFGS's first step is given in
+# them (impasto.lbfgs).
 
 
 def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
-    if s.optimizer == "adam":
-        return torch.optim.Adam([param], lr=s.lr)
-    # max_iter=1: one L-BFGS iteration per step() call; its history lives on in the state.
-    # torch caps the strong-Wolfe search at max_eval − 1 evaluations and max_eval defaults to
-    # 5/4 · max_iter = 1, which leaves it none: it would stall at the first rejected step. Give it
-    # torch's own 25 (max_ls) on top of the iteration's first evaluation.
-    return torch.optim.LBFGS([param], lr=1.0, max_iter=1, max_eval=1 + 25, history_size=s.lbfgs_history,
-                             line_search_fn="strong_wolfe" if s.line_search else None,
-                             tolerance_grad=0.0, tolerance_change=0.0)
+    return torch.optim.Adam([param], lr=s.lr)
 
 
 def _stalled(history: list[float], tol: float) -> bool:
@@ -86,71 +78,105 @@ class Loop:
 
     def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
         self.objective, self.settings = objective, settings
-        start = image.detach().clone(memory_format=torch.contiguous_format) * settings.scale
-        self.param = start.requires_grad_(True)
-        self.optimizer = make_optimizer(self.param, settings)
+        self.x = image.detach().clone(memory_format=torch.contiguous_format) * settings.scale
         self.best_loss, self.best_image = math.inf, image.detach().clone()
         self.history: list[float] = []
         self.last_report: dict[str, float] = {}
         self.restarts = 0
+        self.converged = False
+        if settings.optimizer == "lbfgs":
+            bounds = (0.0, settings.scale) if settings.clamp else None
+            self.lbfgs = LBFGS(settings.lbfgs_history, settings.first_move, bounds, settings.line_search)
+            self.current = None  # (loss, gradient, report) at self.x once evaluated
+        else:
+            self.x.requires_grad_(True)
+            self.optimizer = make_optimizer(self.x, settings)
 
-    def _closure(self):
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, report = self.objective(self.param / self.settings.scale)
+    def evaluate(self, x: torch.Tensor):
+        """``(loss, gradient, report)`` at ``x`` (optimiser units), or None where the loss is not finite."""
+        x = x.detach().requires_grad_(True)
+        loss, report = self.objective(x / self.settings.scale)
         if not math.isfinite(report["total"]):
-            raise _NonFinite()
+            return None
         loss.backward()
-        self._evaluated.append((report, self.image()))
-        return loss
+        if report["total"] < self.best_loss:
+            self.best_loss, self.best_image = report["total"], x.detach() / self.settings.scale
+        return report["total"], x.grad, report
+
+    def step(self) -> dict[str, float]:
+        """One optimiser iteration; returns the losses at the point it started from."""
+        return self._lbfgs_step() if self.settings.optimizer == "lbfgs" else self._adam_step()
+
+    def _lbfgs_step(self) -> dict[str, float]:
+        if self.current is None:
+            self.current = self.evaluate(self.x)
+            if self.current is None:
+                raise DivergedError("the optimisation diverged: the loss is NaN or inf at the start image; "
+                                    "try a lower --style-weight or --content-weight")
+        reports = {}
+
+        def evaluate(x):
+            result = self.evaluate(x)
+            if result is None:
+                return None
+            reports[result[0]] = result[2]
+            return result[0], result[1]
+
+        report = self.current[2]
+        moved = self.lbfgs.step(self.x, self.current[0], self.current[1], evaluate)
+        if moved is None:
+            self.converged = True
+        else:
+            self.x = moved[0]
+            self.current = (moved[1], moved[2], reports[moved[1]])
+        self.history.append(report["total"])
+        self.last_report = report
+        return report
+
+    def _adam_step(self) -> dict[str, float]:
+        evaluated = []
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, report = self.objective(self.x / self.settings.scale)
+            if not math.isfinite(report["total"]):
+                raise _NonFinite()
+            loss.backward()
+            evaluated.append(report)
+            if report["total"] < self.best_loss:
+                self.best_loss, self.best_image = report["total"], self.image()
+            return loss
+
+        try:
+            self.optimizer.step(closure)
+        except _NonFinite:
+            self._restart()
+            return self.last_report
+        if self.settings.clamp:
+            with torch.no_grad():
+                self.x.clamp_(0, self.settings.scale)
+        self.history.append(evaluated[0]["total"])
+        self.last_report = evaluated[0]
+        return evaluated[0]
 
     def _restart(self) -> None:
-        """A step left the finite range: go back to the best image with a fresh optimiser state."""
+        """An Adam step left the finite range: go back to the best image with a fresh optimiser state."""
         self.restarts += 1
         if not math.isfinite(self.best_loss) or self.restarts > MAX_RESTARTS:
             raise DivergedError("the optimisation diverged (loss is NaN or inf); try a lower --lr "
                                 "or --style-weight, or --line-search")
         with torch.no_grad():
-            self.param.copy_(self.best_image * self.settings.scale)
-        self.optimizer = make_optimizer(self.param, self.settings)
-
-    def _choose_line_search(self) -> None:
-        """L-BFGS's first steps measure curvature from tiny moves; a line search keeps them from
-        overshooting (from a photo the third step can jump a hundredfold and never recover). After
-        ``searched_start`` iterations the history is good and plain unit steps are cheaper."""
-        if isinstance(self.optimizer, torch.optim.LBFGS):
-            searched = self.settings.line_search or len(self.history) < self.settings.searched_start
-            self.optimizer.param_groups[0]["line_search_fn"] = "strong_wolfe" if searched else None
-
-    def step(self) -> dict[str, float]:
-        """One optimiser iteration; returns the losses at the point it started from."""
-        self._evaluated = []
-        self._choose_line_search()
-        try:
-            self.optimizer.step(self._closure)
-            failed = False
-        except _NonFinite:
-            failed = True
-        for rep, img in self._evaluated:
-            if rep["total"] < self.best_loss:
-                self.best_loss, self.best_image = rep["total"], img
-        if failed:
-            self._restart()
-        if not self._evaluated:
-            return self.last_report
-        if self.settings.clamp:
-            with torch.no_grad():
-                self.param.clamp_(0, self.settings.scale)
-        report = self._evaluated[0][0]
-        self.history.append(report["total"])
-        self.last_report = report
-        return report
+            self.x.copy_(self.best_image * self.settings.scale)
+        self.optimizer = make_optimizer(self.x, self.settings)
 
     def stalled(self) -> bool:
-        return _stalled(self.history, self.settings.early_stop)
+        return self.converged or _stalled(self.history, self.settings.early_stop)
 
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
-        """The better of the best evaluated image and the final, not yet evaluated, one."""
+        """The better of the best evaluated image and the final one (evaluated here if it was not)."""
+        if self.settings.optimizer == "lbfgs":
+            return self.best_image  # L-BFGS evaluated every point it moved to
         _, report = self.objective(self.image())
         if math.isfinite(report["total"]) and report["total"] <= self.best_loss:
             self.best_loss, self.best_image = report["total"], self.image()
@@ -158,7 +184,7 @@ class Loop:
 
     def image(self) -> torch.Tensor:
         """The current pixels as ``(1, 3, H, W)`` in [0, 1] (a copy)."""
-        return self.param.detach() / self.settings.scale
+        return self.x.detach() / self.settings.scale
 
 
 class CtrlC:

@@ -18,7 +18,8 @@ from PIL import Image
 from . import control, imageio
 from .config import INIT_MODES, TransferConfig
 from .errors import ImpastoError
-from .objective import Objective, content_style_term, content_targets, content_term, layer_weights, tv_term
+from .objective import (REFERENCE_SIDE, Objective, content_scale, content_style_term, content_targets,
+                        content_term, layer_weights, tv_term)
 from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
 from .runtime import resolve_device, resolve_precision, set_threads
 from .vgg import VGG19, check_layers
@@ -38,7 +39,8 @@ def load_network(config: TransferConfig, device: torch.device | None = None) -> 
     """The frozen VGG-19 for ``config`` on its device and in its precision."""
     device = device or resolve_device(config.device)
     vgg = VGG19(config.weights, pooling=config.pooling, preprocess=config.preprocess).to(device)
-    return vgg.set_precision(resolve_precision(config.precision, device), channels_last=True)
+    vgg = vgg.set_precision(resolve_precision(config.precision, device), channels_last=True)
+    return vgg.set_convolution(config.convolution)
 
 
 # ---------------------------------------------------------------- validation and sizes
@@ -80,16 +82,21 @@ AUTO_COARSEST = 128  # long side of the coarsest scale when --scales is 0 (auto)
 def scale_sides(config: TransferConfig) -> list[int]:
     """Long side of each scale, coarse to fine, the last one being ``config.size``.
 
-    0 (auto): halve the size while the coarsest stays at least 128 px (512 -> 128, 256, 512), as
-    Gatys et al.'s high-resolution recipe and later tools go coarse to fine. The default is 1 (one
-    scale): benchmarks/schedule.py measured it reaching a lower objective in the same wall time at
-    512 and 1024 px (README, Speed).
+    0 (auto): divide the size by ``scale_step`` while the coarsest stays at least 128 px (512 px in
+    steps of 2: 128, 256, 512), as Gatys et al.'s high-resolution recipe and later tools go coarse to
+    fine; N: N scales ``scale_step`` apart. Every scale minimises the full size's objective
+    (:func:`content_weight_scale`). The default is 1 (one scale): benchmarks/schedule.py measured it
+    reaching a lower objective in the same wall time at 512 and 1024 px, from the photo and from
+    white noise (README, Speed).
     """
+    step = config.scale_step
+    if not (math.isfinite(step) and step > 1):
+        raise ImpastoError(f"--scale-step must be a number above 1, got {step}")
     if isinstance(config.scales, int):
         if config.scales < 0:
             raise ImpastoError(f"--scales must be 0 (auto) or more, got {config.scales}")
-        count = config.scales or max(1, 1 + int(math.log2(config.size / AUTO_COARSEST)))
-        sides = [max(16, round(config.size / 2 ** k)) for k in reversed(range(count))]
+        count = config.scales or max(1, 1 + int(math.log(config.size / AUTO_COARSEST, step) + 1e-9))
+        sides = [max(16, round(config.size / step ** k)) for k in reversed(range(count))]
     else:
         sides = [int(s) for s in config.scales]
         if not sides or min(sides) < 16 or sides != sorted(sides):
@@ -98,13 +105,14 @@ def scale_sides(config: TransferConfig) -> list[int]:
     return sides
 
 
-def split_iterations(total: int, n: int) -> list[int]:
-    """Iterations per scale, halving from each scale to the next finer one (4:2:1 for three).
+def split_iterations(total: int, sides: Sequence[int]) -> list[int]:
+    """Iterations per scale, in proportion to 1 / long side (4:2:1 for three scales a factor 2 apart).
 
-    A coarse iteration costs a quarter of the next finer one, so the coarse scales do most of the
-    travelling and the full size only refines; the rounding remainder goes to the finest.
+    An iteration costs in proportion to the pixels, so each finer scale spends more time on fewer
+    iterations: the coarse scales do the travelling and the full size refines; the rounding
+    remainder goes to the finest.
     """
-    weights = [2.0 ** (n - 1 - k) for k in range(n)]
+    weights = [sides[-1] / side for side in sides]
     share = [int(total * w / sum(weights)) for w in weights]
     share[-1] += total - sum(share)
     return share
@@ -149,6 +157,18 @@ def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 # ---------------------------------------------------------------- objective per scale
 
+def pixels(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
+def content_weight_scale(config: TransferConfig, size: tuple[int, int], photo_size: tuple[int, int]) -> float:
+    """The content loss's factor at a scale of ``size`` (width, height): every scale minimises the
+    objective of the full-size image (:func:`objective.content_scale`)."""
+    full = imageio.fit_long_side(photo_size, config.size)
+    reference = imageio.fit_long_side(photo_size, REFERENCE_SIDE)
+    return content_scale(config.normalization, pixels(size), pixels(full), pixels(reference))
+
+
 def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
                     inputs: control.Plan, out_long: int) -> Objective:
     """Targets for this scale (computed once, without autograd) and the weighted terms.
@@ -157,13 +177,14 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
     blended Gram matrices, or guided ones per region when the photo has masks.
     """
     device = next(vgg.parameters()).device
-    style = control.style_targets(vgg, config, inputs, style_long_side(config, out_long),
-                                  (content.shape[-1], content.shape[-2]))
+    size = (content.shape[-1], content.shape[-2])
+    style = control.style_targets(vgg, config, inputs, style_long_side(config, out_long), size)
     c_targets = content_targets(vgg, content.to(device), config.content_layers)
     s_targets, s_weights = style.targets, style.weights
     terms = [
         content_term(c_targets, layer_weights(config.content_layers, config.content_layer_weights, 1.0),
-                     config.alpha, config.normalization),
+                     config.alpha, config.normalization,
+                     scale=content_weight_scale(config, size, inputs.content.size)),
         control.style_term(style, config.beta),
         tv_term(config.tv_weight),
     ]
@@ -201,7 +222,7 @@ def transfer(content, styles, config: TransferConfig | None = None,
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     sides = scale_sides(config)
-    plan = split_iterations(config.iterations, len(sides))
+    plan = split_iterations(config.iterations, sides)
     final_size = imageio.fit_long_side(content_img.size, config.size)
     start, done, image = clock(), 0, None
     for k, (side, n_iter) in enumerate(zip(sides, plan)):

@@ -18,6 +18,14 @@ from torch import nn
 
 from .errors import ImpastoError
 from .weights import CONV_SHAPES, load_vgg19_weights
+from .winograd import WinogradConv2d
+
+CONVOLUTIONS = ("auto", "winograd", "direct")
+# "auto" runs Winograd F(4×4, 3×3) (Lavin & Gray 2015) on CPU for the layers with at least this
+# many input and output channels: conv3_1 … conv5_4. Measured on a 2-core Zen 3 (benchmarks/roofline.py):
+# forward+backward 1.3–2.3× faster there at 256–1024 px, slower or even on the 64- and 128-channel layers.
+AUTO_MIN_CHANNELS = 128
+AUTO_MIN_OUT_CHANNELS = 256
 
 # Caffe mean pixel in BGR order (Simonyan & Zisserman's release notes).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -71,6 +79,24 @@ class VGG19(nn.Module):
         self.requires_grad_(False)
         self.eval()
         self.precision, self.channels_last = "fp32", False
+        self.convolution = "direct"
+        self.winograd = nn.ModuleDict()  # name -> WinogradConv2d, built by set_convolution
+
+    def set_convolution(self, mode: str) -> "VGG19":
+        """How the 3×3 convolutions run: ``direct`` (``nn.Conv2d``), ``winograd`` (F(4×4, 3×3) on every
+        layer) or ``auto`` (Winograd on CPU for conv3_1 … conv5_4, direct elsewhere and on CUDA, whose
+        cuDNN picks its own Winograd). bf16 precision always runs direct. The Winograd layers transform
+        the current ``convs[name]`` weights once, here: call again after changing those weights."""
+        if mode not in CONVOLUTIONS:
+            raise ImpastoError(f"convolution must be one of {', '.join(CONVOLUTIONS)}, not '{mode}'")
+        self.convolution = mode
+        self.winograd = nn.ModuleDict()
+        if mode != "direct":
+            for name, conv in self.convs.items():
+                cin, cout = conv.in_channels, conv.out_channels
+                if mode == "winograd" or (cin >= AUTO_MIN_CHANNELS and cout >= AUTO_MIN_OUT_CHANNELS):
+                    self.winograd[name] = WinogradConv2d(conv)
+        return self
 
     def set_precision(self, precision: str, channels_last: bool = True) -> "VGG19":
         """``fp32`` or ``bf16`` (autocast for the convolutions only); channels-last memory format."""
@@ -109,8 +135,15 @@ class VGG19(nn.Module):
                     out[name] = x
         return out
 
+    def _use_winograd(self, x: torch.Tensor) -> bool:
+        if self.precision == "bf16" or x.dtype not in (torch.float32, torch.float64):
+            return False
+        return self.convolution == "winograd" or x.device.type == "cpu"
+
     def _run_layer(self, name: str, x: torch.Tensor) -> torch.Tensor:
         if name.startswith("conv"):
+            if name in self.winograd and self._use_winograd(x):
+                return self.winograd[name](x)
             return self.convs[name](x)
         if name.startswith("relu"):
             return F.relu(x)

@@ -144,8 +144,8 @@ def build_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torc
 
 
 def loop_settings(config: AudioConfig) -> LoopSettings:
-    """L-BFGS as the recipe; ``θ`` is unbounded, so no clamping. Scale 255 (as images) was measured:
-    with 1 the first L-BFGS step is too short and the texture test no longer reaches 10×."""
+    """L-BFGS as the recipe; ``θ`` is unbounded, so no clamping. Scale 255, as images: the first
+    L-BFGS step moves the steepest entry of ``θ`` by ``first_move`` / 255."""
     return LoopSettings(optimizer="lbfgs", lbfgs_history=config.lbfgs_history, line_search=config.line_search,
                         early_stop=0.0, clamp=False, scale=255.0)
 

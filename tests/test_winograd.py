@@ -1,0 +1,148 @@
+"""Winograd F(4×4, 3×3) convolution (Lavin & Gray 2015) against F.conv2d, and in the VGG-19."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from impasto.weights import load_vgg19_weights
+from impasto.winograd import (WinogradConv2d, flipped_weight, transform_matrices, transform_weight,
+                              winograd_conv, winograd_conv2d)
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
+
+
+def _rel(a, b):
+    """‖a − b‖ / ‖b‖ (Frobenius)."""
+    return ((a - b).norm() / b.norm()).item()
+
+
+def test_matrices_give_exact_1d_correlation():
+    """F(4, 3): Aᵀ[(G g) ⊙ (Bᵀ d)] equals the 4-output correlation of a 6-vector with a 3-tap filter."""
+    bt, g, at = transform_matrices(torch.float64)
+    d, k = torch.randn(6, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    ref = torch.stack([(d[i:i + 3] * k).sum() for i in range(4)])
+    assert torch.allclose(at @ ((g @ k) * (bt @ d)), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch,height,width", [(1, 1, 1), (1, 2, 3), (1, 5, 7), (1, 9, 13), (2, 8, 12), (2, 5, 7)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_forward_matches_conv2d_float64(batch, height, width, with_bias):
+    torch.manual_seed(height * 100 + width)
+    x = torch.randn(batch, 3, height, width, dtype=torch.float64)
+    w = torch.randn(5, 3, 3, 3, dtype=torch.float64)
+    b = torch.randn(5, dtype=torch.float64) if with_bias else None
+    out = winograd_conv2d(x, transform_weight(w), b)
+    ref = F.conv2d(x, w, b, padding=1)
+    assert out.shape == ref.shape and out.dtype == torch.float64
+    assert _rel(out, ref) < 1e-10
+
+
+def test_channels_last_and_contiguous_inputs_agree():
+    x = torch.randn(1, 4, 10, 6, dtype=torch.float64)
+    w = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    u = transform_weight(w)
+    a = winograd_conv2d(x, u)
+    b = winograd_conv2d(x.contiguous(memory_format=torch.channels_last), u)
+    assert torch.equal(a, b)
+
+
+def test_flipped_kernel_gives_input_gradient():
+    """∂/∂x ⟨conv(x, g), r⟩ = conv(r, rot180(g) with in/out swapped), padding 1."""
+    x = torch.randn(1, 3, 6, 5, dtype=torch.float64, requires_grad=True)
+    w, r = torch.randn(4, 3, 3, 3, dtype=torch.float64), torch.randn(1, 4, 6, 5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(F.conv2d(x, w, padding=1), x, r)
+    assert _rel(F.conv2d(r, flipped_weight(w), padding=1), grad) < 1e-12
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    b = torch.randn(4, dtype=torch.float64)
+    u, u_back = transform_weight(w), transform_weight(flipped_weight(w))
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: winograd_conv(t, u, u_back, b), (x,))
+
+
+def test_module_from_conv_and_dtype_move():
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).double()
+    module = WinogradConv2d(conv)
+    x = torch.randn(1, 3, 7, 9, dtype=torch.float64)
+    ref = F.conv2d(x, conv.weight, conv.bias, padding=1)
+    assert module.u.dtype == torch.float64 and _rel(module(x), ref) < 1e-10
+    module.float()  # buffers move with the module
+    assert module.u.dtype == module.u_back.dtype == module.bias.dtype == torch.float32
+    assert _rel(module(x.float()), ref.float()) < 1e-5
+    assert module.state_dict() == {}
+    with pytest.raises(ValueError):
+        WinogradConv2d(torch.nn.Conv2d(3, 4, 3, padding=1, stride=2))
+
+
+@pytest.fixture(scope="module")
+def vgg_weights():
+    return load_vgg19_weights()
+
+
+def test_every_vgg_layer_fp32(vgg_weights):
+    """Real weights and channel counts, fp32, 20×27 (27 is not a whole number of 4-wide tiles):
+    forward and input gradient within 1e-4 of F.conv2d, as ‖diff‖ / ‖ref‖ (Frobenius, relative)."""
+    torch.manual_seed(0)
+    for name, (weight, bias) in vgg_weights.items():
+        cout, cin = weight.shape[:2]
+        conv = torch.nn.Conv2d(cin, cout, 3, padding=1)
+        conv.weight.data.copy_(weight)
+        conv.bias.data.copy_(bias)
+        conv.requires_grad_(False)
+        wino = WinogradConv2d(conv)
+        scale = 1.0 if cin == 3 else 10.0  # activations of VGG layers are O(1–100)
+        x = (torch.rand(1, cin, 20, 27) * scale).contiguous(memory_format=torch.channels_last).requires_grad_()
+        r = torch.randn(1, cout, 20, 27)
+        ref = conv(x)
+        out = wino(x)
+        assert _rel(out, ref) <= 1e-4, name
+        (g_ref,) = torch.autograd.grad(ref, x, r)
+        (g_out,) = torch.autograd.grad(out, x, r)
+        assert _rel(g_out, g_ref) <= 1e-4, name
+
+
+def test_vgg_winograd_matches_direct(vgg):
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    torch.manual_seed(1)
+    image = torch.rand(1, 3, 40, 52)
+    results = {}
+    for mode in ("direct", "winograd", "auto"):
+        vgg.set_convolution(mode)
+        x = image.clone().requires_grad_()
+        feats = vgg(x, layers)
+        loss = sum(f.square().mean() for f in feats.values())
+        (grad,) = torch.autograd.grad(loss, x)
+        results[mode] = ({k: v.detach() for k, v in feats.items()}, grad)
+    vgg.set_convolution("direct")
+    for mode in ("winograd", "auto"):
+        feats, grad = results[mode]
+        for name in layers:
+            assert _rel(feats[name], results["direct"][0][name]) < 1e-4, (mode, name)
+        assert _rel(grad, results["direct"][1]) < 1e-4, mode
+
+
+def test_set_convolution_choices(vgg):
+    from impasto.errors import ImpastoError
+
+    vgg.set_convolution("auto")
+    assert "conv1_1" not in vgg.winograd and "conv2_2" not in vgg.winograd
+    assert {"conv3_1", "conv4_2", "conv5_4"} <= set(vgg.winograd)
+    vgg.set_convolution("winograd")
+    assert set(vgg.winograd) == set(vgg.convs)
+    vgg.set_convolution("direct")
+    assert len(vgg.winograd) == 0
+    with pytest.raises(ImpastoError):
+        vgg.set_convolution("fft")
+
+
+def test_bf16_runs_direct(vgg):
+    vgg.set_convolution("winograd").set_precision("bf16")
+    try:
+        out = vgg(torch.rand(1, 3, 16, 16), ["relu2_1"])["relu2_1"]
+        assert out.dtype == torch.bfloat16
+    finally:
+        vgg.set_precision("fp32").set_convolution("direct")
