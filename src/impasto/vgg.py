@@ -22,8 +22,9 @@ from .winograd import WinogradConv2d
 
 CONVOLUTIONS = ("auto", "winograd", "direct")
 # "auto" runs Winograd F(4×4, 3×3) (Lavin & Gray 2015) on CPU for the layers with at least this
-# many input and output channels: conv3_1 … conv5_4. Measured on a 2-core Zen 3 (benchmarks/roofline.py):
-# forward+backward 1.3–2.3× faster there at 256–1024 px, slower or even on the 64- and 128-channel layers.
+# many input and output channels: conv3_1 … conv5_4. Measured on a 2-core AMD EPYC with AVX-512
+# (benchmarks/roofline.py, README Speed): forward+backward 1.2–2× faster there at 256–1024 px, slower
+# or even on the 64- and 128-channel layers.
 AUTO_MIN_CHANNELS = 128
 AUTO_MIN_OUT_CHANNELS = 256
 

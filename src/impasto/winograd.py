@@ -1,15 +1,13 @@
 """Winograd F(4×4, 3×3) convolution for the frozen VGG-19 (Lavin & Gray 2015, arXiv 1509.09308).
 
-Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", section 4.1, the nested 2-D form
-(their eq. (8))::
+Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", section 4, the nested 2-D form::
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
 
 computes a 4×4 output tile ``Y`` of a 3×3 correlation from a 6×6 input tile ``d`` with 36 instead
-of 144 multiplies; summing over input channels *before* the output transform (section 4.1, the
-equations after (8)) turns the 36 element-wise products into 36 matrix products ``M_ξν = U_ξν V_ξν``.
+of 144 multiplies; summing over input channels *before* the output transform (ibid.) turns the 36 element-wise products into 36 matrix products ``M_ξν = U_ξν V_ξν``.
 
-Here the weights are frozen, so ``U = G g Gᵀ`` (section 4, "the filter transform") is computed once.
+Here the weights are frozen, so ``U = G g Gᵀ`` (the filter transform) is computed once.
 The input transform ``Bᵀ d B`` and the output transform ``Aᵀ m A`` are written as single GEMMs with
 the Kronecker matrices ``Bᵀ⊗Bᵀ`` (36×36) and ``Aᵀ⊗Aᵀ`` (16×36), since ``vec(P X Q) = (Qᵀ⊗P) vec(X)``.
 
@@ -77,7 +75,7 @@ def _kron_matrices(dtype, device):
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
     """``U = G g Gᵀ`` for a ``(Cout, Cin, 3, 3)`` kernel, laid out ``(36, Cin, Cout)``.
 
-    Computed in float64 and returned in the weight's dtype (Lavin & Gray, eq. (8): the filter transform).
+    Computed in float64 and returned in the weight's dtype (Lavin & Gray: the filter transform).
     """
     cout, cin, kh, kw = weight.shape
     if (kh, kw) != (3, 3):
@@ -142,7 +140,7 @@ def winograd_conv2d(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None 
     # Input transform vec(Bᵀ d B) = (Bᵀ⊗Bᵀ) vec(d): one GEMM for every tile and channel.
     v = _buffer("b", ALPHA * ALPHA * tiles * cin, dtype, device).view(ALPHA * ALPHA, tiles * cin)
     torch.mm(btb, d, out=v)
-    # The 36 independent products M_ξν = V_ξν U_ξν (Lavin & Gray section 4.1), summing over channels.
+    # The 36 independent products M_ξν = V_ξν U_ξν (Lavin & Gray section 4), summing over channels.
     m = _buffer("a", ALPHA * ALPHA * tiles * cout, dtype, device).view(ALPHA * ALPHA, tiles, cout)
     torch.bmm(v.view(ALPHA * ALPHA, tiles, cin), u, out=m)
     # Output transform vec(Aᵀ m A) = (Aᵀ⊗Aᵀ) vec(m), then tiles back into the image (+ bias).
