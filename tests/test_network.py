@@ -119,3 +119,11 @@ def test_bf16_and_fp32_give_nearly_equal_losses(small_images):
     for key in ("content", "style", "total"):
         assert losses["bf16"][key] == pytest.approx(losses["fp32"][key], rel=0.03), key  # measured: 0.3 %
     assert losses["bf16"]["total"] != losses["fp32"]["total"]  # bf16 really ran
+
+
+def test_freed_memory_is_kept_where_the_c_library_is_glibc():
+    import platform
+
+    from impasto.runtime import keep_freed_memory
+
+    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")

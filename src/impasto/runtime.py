@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 
@@ -71,6 +72,27 @@ def physical_cores() -> int:
 
 
 def set_threads() -> None:
-    """Physical cores, unless OMP_NUM_THREADS says otherwise (a shared machine runs faster on fewer)."""
+    """Physical cores, unless OMP_NUM_THREADS says otherwise (a shared machine runs faster on fewer);
+    and freed memory kept for reuse (:func:`keep_freed_memory`)."""
     if not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(physical_cores())
+    keep_freed_memory()
+
+
+@functools.lru_cache(maxsize=None)
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve large blocks from its heap and never give freed memory back to the system.
+
+    Every iteration allocates the network's activations afresh (hundreds of MB at 1024 px); by
+    default glibc maps each large block anew and unmaps it when freed, so every iteration pays for
+    page faults and for the kernel zeroing the pages. Kept in the heap they are reused: one
+    forward+backward pass at 1024×768 (bf16) measured 4.94 → 3.78 s, at 512×384 (fp32, Winograd)
+    1.24 → 1.21 s; the price is that the process keeps its peak memory until it exits. No effect
+    (False) where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+    except (OSError, AttributeError):
+        return False
