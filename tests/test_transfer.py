@@ -136,7 +136,8 @@ def test_coarse_to_fine_plan():
 
 def test_bad_option_values(small_images, vgg):
     for bad in (dict(size=0), dict(style_layers=("relu9_9",)), dict(iterations=-1), dict(noise_ratio=2.0),
-                dict(init="no-such-file.png"), dict(style_layer_weights=(1.0,))):
+                dict(init="no-such-file.png"), dict(style_layer_weights=(1.0,)), dict(normalization="sum"),
+                dict(convolution="fft"), dict(scale_step=1.0), dict(scale_step=float("nan"))):
         with pytest.raises(ImpastoError):
             _run(small_images, vgg, **bad)
 

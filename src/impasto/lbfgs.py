@@ -28,7 +28,8 @@ import torch
 ARMIJO = 1e-4          # c₁ of the sufficient-decrease condition (Nocedal & Wright's value)
 CURVATURE = 0.9        # c₂: with ``search``, a step is lengthened while the slope is still this steep
 MAX_TRIES = 12         # evaluations one iteration may spend shortening or lengthening its step
-Evaluate = Callable[[torch.Tensor], "tuple[float, torch.Tensor] | None"]  # x -> (loss, gradient), None: not finite
+# x -> (loss, gradient, anything the caller wants back with the accepted point), None where not finite
+Evaluate = Callable[[torch.Tensor], "tuple | None"]
 
 
 class LBFGS:
@@ -61,8 +62,9 @@ class LBFGS:
         return x if self.bounds is None else x.clamp(*self.bounds)
 
     def step(self, x: torch.Tensor, f: float, g: torch.Tensor, evaluate: Evaluate):
-        """One iteration from ``x`` (loss ``f``, gradient ``g``): ``(x, f, g)`` of the accepted point, or
-        ``None`` when no step along the direction lowers the loss (a minimum, as far as it can tell)."""
+        """One iteration from ``x`` (loss ``f``, gradient ``g``): ``(x, f, g, …)`` of the accepted point
+        (``…``: the rest of what ``evaluate`` returned there), or ``None`` when no step along the
+        direction lowers the loss (a minimum, as far as it can tell)."""
         d = self.direction(g)
         slope = float(torch.vdot(g.flatten(), d.flatten()))
         if slope >= 0 and self.pairs:  # not a descent direction: forget the curvature, go downhill
@@ -74,8 +76,7 @@ class LBFGS:
                 return None
             self.pairs.clear()  # the curvature led nowhere: one more try from steepest descent
             return self.step(x, f, g, evaluate)
-        x_new, f_new, g_new = accepted
-        self._remember(x_new - x, g_new - g)
+        self._remember(accepted[0] - x, accepted[2] - g)
         return accepted
 
     def _search(self, x, f, g, d, slope, evaluate):

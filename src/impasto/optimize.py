@@ -113,22 +113,12 @@ class Loop:
             if self.current is None:
                 raise DivergedError("the optimisation diverged: the loss is NaN or inf at the start image; "
                                     "try a lower --style-weight or --content-weight")
-        reports = {}
-
-        def evaluate(x):
-            result = self.evaluate(x)
-            if result is None:
-                return None
-            reports[result[0]] = result[2]
-            return result[0], result[1]
-
         report = self.current[2]
-        moved = self.lbfgs.step(self.x, self.current[0], self.current[1], evaluate)
+        moved = self.lbfgs.step(self.x, self.current[0], self.current[1], self.evaluate)
         if moved is None:
             self.converged = True
         else:
-            self.x = moved[0]
-            self.current = (moved[1], moved[2], reports[moved[1]])
+            self.x, self.current = moved[0], moved[1:]
         self.history.append(report["total"])
         self.last_report = report
         return report

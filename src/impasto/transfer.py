@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import control, imageio
-from .config import INIT_MODES, TransferConfig
+from .config import INIT_MODES, NORMALIZATIONS, TransferConfig
 from .errors import ImpastoError
 from .objective import (REFERENCE_SIDE, Objective, content_scale, content_style_term, content_targets,
                         content_term, layer_weights, tv_term)
 from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
 from .runtime import resolve_device, resolve_precision, set_threads
-from .vgg import VGG19, check_layers
+from .vgg import CONVOLUTIONS, VGG19, check_layers
 
 ImageLike = "str | os.PathLike | Image.Image"
 
@@ -49,6 +49,10 @@ def validate(config: TransferConfig, n_styles: int) -> None:
     """Reject bad option values with one line each, before any work."""
     check_layers(config.content_layers)
     check_layers(config.style_layers)
+    for name, value, allowed in (("normalization", config.normalization, NORMALIZATIONS),
+                                 ("convolution", config.convolution, CONVOLUTIONS)):
+        if value not in allowed:
+            raise ImpastoError(f"--{name} must be one of {', '.join(allowed)}, not '{value}'")
     layer_weights(config.content_layers, config.content_layer_weights, 1.0)
     layer_weights(config.style_layers, config.style_layer_weights, 1.0)
     positive = {"size": config.size, "style_scale": config.style_scale, "ratio": config.ratio}
