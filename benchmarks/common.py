@@ -14,9 +14,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from impasto.imageio import fit_long_side, pil_to_tensor  # noqa: E402
 from impasto.config import PAPER_CONTENT_LAYERS as PAPER_CONTENT, PAPER_STYLE_LAYERS as PAPER_STYLE  # noqa: E402
-from impasto.objective import (REFERENCE_SIDE, Objective, content_scale, content_targets,  # noqa: E402
+from impasto.objective import (REFERENCE_SIDE, Objective, content_scale, content_targets, pixels,  # noqa: E402
                                content_term, style_targets, style_term)
-from impasto.transfer import pixels  # noqa: E402
 from impasto.vgg import VGG19  # noqa: E402
 
 EXAMPLES = ROOT / "examples"

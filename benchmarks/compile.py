@@ -11,9 +11,10 @@ import argparse
 import torch
 from common import Timer
 
+from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
 from impasto.vgg import VGG19
 
-LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+LAYERS = sorted({*PAPER_CONTENT_LAYERS, *PAPER_STYLE_LAYERS})  # relu1_1 … relu5_1 with relu4_2
 
 
 def step(net, x):

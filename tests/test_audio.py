@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
-from impasto import ImpastoError
-from impasto.audio import AudioInterrupted, synthesise
+from impasto import Cancel, ImpastoError, Interrupted
+from impasto.audio import synthesise
 from impasto.audio import spectral
 from impasto.audio.files import (OUTPUT_PEAK, load_audio, match_channels, normalise_peak, read_audio,
                                  save_audio)
@@ -217,14 +217,16 @@ def test_stereo_channels_are_stylised_each():
 
 
 def test_interrupt_returns_the_best_result_so_far():
+    cancel = Cancel()
+
     def stop_at_third(event):
-        if event.iteration == 3:
-            raise KeyboardInterrupt
+        if event.done == 3:
+            cancel.set()
 
     config = AudioConfig(**{**FAST, "seconds": 0.5})
-    with pytest.raises(AudioInterrupted) as caught:
-        synthesise(bursts(0.5), None, config, callback=stop_at_third)
-    samples = caught.value.result.samples
+    with pytest.raises(Interrupted) as caught:
+        synthesise(bursts(0.5), None, config, callback=stop_at_third, cancel=cancel)
+    samples = caught.value.partial.samples
     assert samples.shape == (1, round(0.5 * SR)) and torch.isfinite(samples).all()
 
 
@@ -380,10 +382,12 @@ def test_cli_interrupt_writes_the_latest_result(tmp_path, monkeypatch):
     real = impasto.audio.audio_transfer
 
     def interrupted_at_second(content, style, config, callback=None):
+        cancel = Cancel()
+
         def stop(event):
-            if event.iteration == 2:
-                raise KeyboardInterrupt
-        return real(content, style, config, callback=stop)
+            if event.done == 2:
+                cancel.set()
+        return real(content, style, config, callback=stop, cancel=cancel)
 
     monkeypatch.setattr(impasto.audio, "audio_transfer", interrupted_at_second)
     style = write(tmp_path / "style.wav", bursts(0.5))

@@ -1,22 +1,18 @@
 """The paper's figures (Gatys et al. figures 1 and 3), the −γ extension of seed 000, the contact
 sheet and the `reconstruct`/`figure` commands — on the real VGG-19 and tiny images."""
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from impasto import ImpastoError, TransferConfig, imageio, paper, transfer
+from impasto import Cancel, ImpastoError, Interrupted, TransferConfig, gatys, imageio, paper, transfer
 from impasto.cli import main
 from impasto.config import PAPER_STYLE_LAYERS, GridConfig, ReconstructConfig
 from impasto.objective import CONTENT_STYLE_CEILING, content_style_term, style_targets, style_term
 from impasto.sheet import Cell, contact_sheet
 
 from conftest import EXAMPLES, run_cli
-
-transfer_module = importlib.import_module("impasto.transfer")  # `impasto.transfer` is also the function
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +22,7 @@ def one_thread(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.setattr(paper, "set_threads", lambda: None)
-    monkeypatch.setattr(transfer_module, "set_threads", lambda: None)
+    monkeypatch.setattr(gatys, "set_threads", lambda: None)
     yield
     torch.set_num_threads(before)
 
@@ -72,7 +68,7 @@ def test_style_reconstruction_is_a_texture_not_a_copy(vgg, small_images):
     start = paper.white_noise(painting.shape, 0)
     assert style_distance(vgg, result, painting, layers) * 10 <= style_distance(vgg, start, painting, layers)
     assert abs(correlation(result, painting)) < 0.2 and correlation(painting, painting) == pytest.approx(1.0)
-    assert [e.iteration for e in events] == list(range(1, 31)) and events[-1].iterations == 30
+    assert [e.done for e in events] == list(range(1, 31)) and events[-1].total == 30
 
 
 def test_style_reconstruction_any_output_size(vgg, small_images):
@@ -104,7 +100,7 @@ def test_figure_reconstructions_sheet(vgg, small_images, tmp_path):
     sheet = paper.figure_reconstructions(small_images["tubingen"], small_images["starry_night"],
                                          ReconstructConfig(size=32, iterations=2), cache_dir=tmp_path / "cells",
                                          callback=events.append, network=vgg)
-    assert sorted({e.cell for e in events}) == list(range(10)) and events[-1].iteration == 20
+    assert sorted({cell(e) for e in events}) == list(range(10)) and events[-1].done == 20
     assert len(list((tmp_path / "cells").glob("*.png"))) == 10
     assert sheet.width > 6 * 32 and sheet.height > 2 * 32
 
@@ -117,36 +113,51 @@ def grid(small_images, tmp_path, vgg, callback, **changes):
                              cache_dir=tmp_path / "grid.png.cells", callback=callback, network=vgg)
 
 
-def test_grid_resumes_after_interruption(vgg, small_images, tmp_path):
-    def stop_in_third_cell(event):
-        if event.cell == 2:
-            raise KeyboardInterrupt
+def cell(event) -> int:
+    """The 0-based cell of a figure's progress event ("cell 3/4 (c) 1e-3" -> 2)."""
+    return int(event.stage.split()[1].split("/")[0]) - 1
 
-    with pytest.raises(KeyboardInterrupt):
-        grid(small_images, tmp_path, vgg, stop_in_third_cell)
+
+def cached(event) -> bool:
+    return event.stage.endswith("(cached)")
+
+
+def test_grid_resumes_after_interruption(vgg, small_images, tmp_path):
+    cancel = Cancel()
+
+    def stop_in_third_cell(event):
+        if cell(event) == 2:
+            cancel.set()
+
+    config = GridConfig(size=32, iterations=3, depths=(1, 3), ratios=(1e-4, 1e-2))
+    with pytest.raises(Interrupted) as stopped:
+        paper.figure_grid(small_images["tubingen"], small_images["starry_night"], config,
+                          cache_dir=tmp_path / "grid.png.cells", callback=stop_in_third_cell, network=vgg,
+                          cancel=cancel)
+    assert [c.size for c in stopped.value.partial] == [(32, 24)] * 2  # the finished cells
     assert len(list((tmp_path / "grid.png.cells").glob("*.png"))) == 2
 
     resumed = []
     first = grid(small_images, tmp_path, vgg, resumed.append)
-    assert {e.cell for e in resumed if e.cached} == {0, 1}
-    assert {e.cell for e in resumed if not e.cached} == {2, 3}
-    assert resumed[-1].iteration == resumed[-1].iterations == 12
+    assert {cell(e) for e in resumed if cached(e)} == {0, 1}
+    assert {cell(e) for e in resumed if not cached(e)} == {2, 3}
+    assert resumed[-1].done == resumed[-1].total == 12
 
     again = []
     second = grid(small_images, tmp_path, vgg, again.append)
-    assert all(e.cached for e in again) and len(again) == 4
+    assert all(cached(e) for e in again) and len(again) == 4
     assert first.tobytes() == second.tobytes()
 
     changed = []
     grid(small_images, tmp_path, vgg, changed.append, seed=1)  # another argument: nothing reused
-    assert not any(e.cached for e in changed)
+    assert not any(cached(e) for e in changed)
 
 
 def test_grid_cells_converge_and_sheet_is_labelled(vgg, small_images, tmp_path):
     events = []
     sheet = grid(small_images, tmp_path, vgg, events.append, iterations=15)
-    for cell in range(4):  # each cell is a real transfer: its loss falls well below the noise's
-        totals = [e.losses["total"] for e in events if e.cell == cell]
+    for k in range(4):  # each cell is a real transfer: its loss falls well below the noise's
+        totals = [e.losses["total"] for e in events if cell(e) == k]
         assert len(totals) == 15 and min(totals) < 0.5 * totals[0]
     gray = np.asarray(sheet.convert("L"))
     w, h = imageio.fit_long_side(Image.open(small_images["tubingen"]).size, 32)

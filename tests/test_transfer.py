@@ -5,9 +5,10 @@ import pytest
 from PIL import Image
 
 from conftest import EXAMPLES
-from impasto import ImpastoError, Interrupted, TransferConfig, transfer
+from impasto import Cancel, ImpastoError, Interrupted, TransferConfig, transfer
 from impasto.imageio import fit_long_side
-from impasto.transfer import content_weight_scale, pixels, scale_sides, split_iterations
+from impasto.gatys import scale_sides, split_iterations
+from impasto.objective import content_weight_scale, pixels
 
 FAST = dict(size=64, precision="fp32", device="cpu")
 
@@ -98,15 +99,19 @@ def test_early_stop_ends_run(small_images, vgg):
 
 
 def test_interrupt_keeps_latest_result(small_images, vgg):
+    cancel, seen = Cancel(), []
+
     def stop_at_five(progress):
-        if progress.iteration == 5:
-            raise KeyboardInterrupt
+        seen.append(progress.done)
+        if progress.done == 5:
+            cancel.set()
 
     config = TransferConfig(**{**FAST, "iterations": 50})
     with pytest.raises(Interrupted) as info:
         transfer(small_images["tubingen"], small_images["starry_night"], config, callback=stop_at_five,
-                 network=vgg)
-    assert info.value.image.size == (64, 48)
+                 network=vgg, cancel=cancel)
+    assert seen == [1, 2, 3, 4, 5]  # stopped before the sixth iteration
+    assert info.value.partial.size == (64, 48) and info.value.image is info.value.partial
 
 
 def test_callback_gets_images_on_request(small_images, vgg):
@@ -114,7 +119,7 @@ def test_callback_gets_images_on_request(small_images, vgg):
     config = TransferConfig(**{**FAST, "iterations": 6})
     transfer(small_images["tubingen"], small_images["starry_night"], config, callback=events.append,
              image_every=3, network=vgg)
-    assert [e.iteration for e in events] == [1, 2, 3, 4, 5, 6]
+    assert [e.done for e in events] == [1, 2, 3, 4, 5, 6] and {e.job for e in events} == {"transfer"}
     assert [e.image is not None for e in events] == [False, False, True, False, False, True]
     assert events[2].image.shape == (1, 3, 48, 64)
     assert set(events[0].losses) >= {"content", "style", "total"}

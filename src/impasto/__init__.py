@@ -2,8 +2,8 @@
 
 from .config import TransferConfig
 from .errors import DivergedError, ImpastoError
-from .optimize import Interrupted, Progress
-from .transfer import transfer
+from .gatys import transfer
+from .job import Cancel, Interrupted, Progress
 
-__all__ = ["transfer", "TransferConfig", "Progress", "Interrupted", "ImpastoError", "DivergedError"]
-__version__ = "0.1.0"
+__all__ = ["transfer", "TransferConfig", "Progress", "Cancel", "Interrupted", "ImpastoError", "DivergedError"]
+__version__ = "0.2.0"

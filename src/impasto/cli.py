@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from dataclasses import MISSING, fields
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
-from .config import option_fields
+from .config import option_fields, parser_of
 from .errors import DivergedError, ImpastoError
 
 # Sub-commands, one module each in impasto/commands/, in the order `impasto --help` lists them.
@@ -24,38 +25,14 @@ class _Parser(argparse.ArgumentParser):
         raise ImpastoError(message)
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _scales(text: str):
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or comma-separated sizes, got '{text}'") from None
-    return values[0] if len(values) == 1 else values
-
-
-def _parser_for(annotation: str, default):
-    """argparse ``type`` for a dataclass field, from its annotation."""
-    if annotation.startswith("tuple[str"):
-        return _names
-    if annotation.startswith("tuple[float"):
-        return _floats
-    if annotation.startswith("tuple[int"):
-        return _scales
-    if annotation.startswith("int"):
-        return int
-    if annotation.startswith("float"):
-        return float
-    return str
+def _arg_type(parse):
+    """An option's parser (:func:`impasto.config.parser_of`) as an argparse ``type``."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"invalid {parse.kind} value: '{text}'") from None
+    return convert
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls) -> None:
@@ -72,42 +49,76 @@ def add_config_options(parser: argparse.ArgumentParser, cls) -> None:
             parser.add_argument(flag, nargs=f.metadata["nargs"], action="append", default=None,
                                 help=help_text, metavar=f.metadata["metavar"])
             continue
-        parser.add_argument(flag, type=_parser_for(str(f.type), default), default=None,
+        parser.add_argument(flag, type=_arg_type(parser_of(f)), default=None,
                             choices=f.metadata.get("choices"), help=help_text, metavar=f.name.upper())
 
 
 def config_from_args(args: argparse.Namespace, cls, base=None):
     """The dataclass with every option the user gave replacing its default."""
     base = base or cls()
-    given = {f.name: getattr(args, f.name) for f in fields(cls)
-             if getattr(args, f.name, None) is not None}
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    for f in option_fields(cls):  # repeated options (STYLE LAYERS) arrive as lists of texts
+        if "nargs" in f.metadata and f.name in given:
+            given[f.name] = parser_of(f)(given[f.name])
     return base.replace(**given)
 
 
-# ---------------------------------------------------------------- running an image job
+# ---------------------------------------------------------------- the one runner of every job
 
-def close_bar(bar) -> None:
-    if bar is not None:
-        bar.close()
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--progress``, the same on every sub-command that runs a job."""
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no closing line")
+    parser.add_argument("--progress", choices=("bar", "json"), default="bar",
+                        help="bar: a progress bar on stderr; json: instead one JSON line per event on stderr "
+                             "(progress, then the result or the interruption), for scripts (default: bar)")
 
 
-def run_image_job(job, output, bar, quiet: bool) -> int:
-    """Run ``job()`` -> PIL image and write it to ``output``; Ctrl-C writes the latest result (130)."""
-    from .imageio import save_image
-    from .optimize import Interrupted
+def run_job(args, job: Callable, write: Callable[[Any], str],
+            write_partial: Callable[[Any], str] | None = None) -> int:
+    """Run ``job(show)`` — ``show`` the bar or the JSON lines, None with ``--quiet`` — then ``write``
+    its result; a stopped job (Ctrl-C: :class:`~impasto.job.Interrupted`) has its partial result
+    written by ``write_partial`` (default ``write``). Both write atomically and return the line to
+    print. Returns the exit code: 0, or 130 when stopped (1 and 2 come from :func:`main`)."""
+    from .job import Interrupted
+    from .progress import JsonLines, ProgressBar
 
+    show = JsonLines() if args.progress == "json" else None if args.quiet else ProgressBar()
     try:
-        image = job()
+        result = job(show)
     except Interrupted as stop:
-        close_bar(bar)
-        save_image(stop.image, output)
-        print(f"interrupted: latest result written to {output}", file=sys.stderr)
+        _close(show)
+        message = "nothing finished to keep" if stop.partial is None else (write_partial or write)(stop.partial)
+        _say(args, "interrupted", f"interrupted: {message}")
         return 130
-    close_bar(bar)
-    save_image(image, output)
-    if not quiet:
-        print(f"wrote {output} ({image.width}x{image.height})", file=sys.stderr)
+    finally:
+        _close(show)
+    message = write(result)
+    if not args.quiet:
+        _say(args, "result", message)
     return 0
+
+
+def _close(show) -> None:
+    if show is not None:
+        show.close()
+
+
+def _say(args, event: str, message: str) -> None:
+    if args.progress == "json":
+        message = json.dumps({"event": event, "message": message})
+    print(message, file=sys.stderr, flush=True)
+
+
+def image_writer(output, interrupted: bool = False) -> Callable:
+    """``write`` for a job whose result is a PIL image: saved atomically to ``output``."""
+    from .imageio import save_image
+
+    def write(image) -> str:
+        save_image(image, output)
+        return (f"latest result written to {output}" if interrupted
+                else f"wrote {output} ({image.width}x{image.height})")
+
+    return write
 
 
 # ---------------------------------------------------------------- entry point
@@ -131,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before a job could keep anything (loading), or Ctrl-C pressed twice
         print("impasto: interrupted", file=sys.stderr)
         return 130
 

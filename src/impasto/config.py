@@ -7,6 +7,7 @@ option table is checked against them by the tests, and the Python API takes them
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Callable
 
 # The paper's layers (Gatys et al., section 3): "conv4_2" etc. in the paper are the responses
 # after the ReLU (its gradients hold only where F > 0), so they resolve to relu4_2 etc. here.
@@ -15,6 +16,99 @@ PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INIT_MODES = ("noise", "content", "noisy-content", "style")
 COLOR_MODES = ("transfer", "luminance", "match")
 NORMALIZATIONS = ("per-position", "paper", "coursera")
+
+
+# ---------------------------------------------------------------- option values
+# Each option's parser lives with its field (``parse=`` below, or its scalar type): the CLI gives it
+# the text typed, a presets file the TOML value (a number, a string, a list, a table), and both come
+# out as the field's type — one way to read every option.
+
+def _kind(name: str):
+    def mark(fn):
+        fn.kind = name  # what the value should be, for error messages ("expected int")
+        return fn
+    return mark
+
+
+@_kind("int")
+def parse_int(value) -> int:
+    if isinstance(value, str):
+        return int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+@_kind("float")
+def parse_float(value) -> float:
+    if isinstance(value, str):
+        return float(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(value)
+    return float(value)
+
+
+@_kind("str")
+def parse_str(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+@_kind("bool")
+def parse_bool(value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(value)
+    return value
+
+
+def _items(value) -> list:
+    """``"a,b"`` (typed) or ``[a, b]`` (TOML) as a list of items."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(value)
+
+
+@_kind("comma-separated names")
+def parse_names(value) -> tuple[str, ...]:
+    return tuple(parse_str(v) for v in _items(value))
+
+
+@_kind("comma-separated numbers")
+def parse_numbers(value) -> tuple[float, ...]:
+    return tuple(parse_float(v) for v in _items(value))
+
+
+@_kind("a count or comma-separated sizes")
+def parse_sides(value) -> int | tuple[int, ...]:
+    """One number (a count, or a square's side) or several sizes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    values = tuple(parse_int(v) for v in _items(value))
+    return values[0] if len(values) == 1 and isinstance(value, str) else values
+
+
+@_kind("STYLE LAYERS pairs")
+def parse_layers_for(value) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{style = [layers]}`` (TOML) or ``[[style, "l1,l2"], ...]`` (the repeated CLI option)."""
+    pairs = value.items() if isinstance(value, dict) else value
+    if not isinstance(pairs, (list, tuple)) and not isinstance(value, dict):
+        raise TypeError(value)
+    out = []
+    for pair in pairs:
+        style, layers = pair
+        out.append((parse_str(style), parse_names(layers)))
+    return tuple(out)
+
+
+def parser_of(f) -> Callable:
+    """The parser of one option field: the one given with it, or that of its scalar type."""
+    if "parse" in f.metadata:
+        return f.metadata["parse"]
+    scalar = str(f.type).split(" | ")[0]
+    return {"int": parse_int, "float": parse_float, "bool": parse_bool, "str": parse_str}[scalar]
 
 
 def _opt(default, help: str, **meta):
@@ -31,18 +125,18 @@ class TransferConfig:
     style_scale: float = _opt(1.0, "style image's long side relative to the output's")
     scales: tuple[int, ...] | int = _opt(
         1, "1: one scale, as the paper (measured better than coarse-to-fine in the same time at 512 and 1024 px); "
-           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512")
+           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512", parse=parse_sides)
     scale_step: float = _opt(2.0, "coarse-to-fine: factor between the long sides of consecutive scales "
                                   "(2, or 1.414 for steps of a square root of 2)")
     # --- layers and weights (paper section 3) ---
-    content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated")
-    content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)")
-    style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers, comma-separated")
-    style_layer_weights: tuple[float, ...] | None = _opt(None, "w_l per style layer (default 1/count)")
+    content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated", parse=parse_names)
+    content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)", parse=parse_numbers)
+    style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers, comma-separated", parse=parse_names)
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "w_l per style layer (default 1/count)", parse=parse_numbers)
     ratio: float = _opt(1e-3, "alpha/beta, content weight over style weight (paper: 1e-3 or 1e-4)")
     content_weight: float | None = _opt(None, "alpha; default 1 (with --ratio setting beta)")
     style_weight: float | None = _opt(None, "beta; default alpha/ratio")
-    style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)")
+    style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)", parse=parse_numbers)
     normalization: str = _opt(
         "per-position", "content loss: 'per-position' the paper's 1/2 sum (F-P)^2 as at 512 px, so --ratio gives "
                         "the same look at every --size; 'paper' the exact sum (eq. 1; grows with the pixel count); "
@@ -61,14 +155,14 @@ class TransferConfig:
                             choices=("yiq", "yuv"))
     masks: tuple[str, ...] | None = _opt(
         None, "content masks, one per style image (white: that style goes there); style 'none' or "
-              "what no mask covers keeps the photo")
+              "what no mask covers keeps the photo", parse=parse_names)
     style_masks: tuple[str, ...] | None = _opt(
-        None, "masks on the style images, one per style ('all': whole image): the part of each to copy")
+        None, "masks on the style images, one per style ('all': whole image): the part of each to copy", parse=parse_names)
     style_scales: tuple[float, ...] | None = _opt(
-        None, "long-side factor per style image, times --style-scale/--style-size (default 1 each)")
+        None, "long-side factor per style image, times --style-scale/--style-size (default 1 each)", parse=parse_numbers)
     style_layers_for: tuple[tuple[str, tuple[str, ...]], ...] | None = _opt(
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
-        nargs=2, metavar=("STYLE", "LAYERS"))
+        nargs=2, metavar=("STYLE", "LAYERS"), parse=parse_layers_for)
     # --- the start image and the optimiser ---
     init: str = _opt("content", "start image: content (fastest to converge), noise (white noise, the paper), "
                      "noisy-content, style, or an image file")
@@ -169,7 +263,7 @@ RECONSTRUCT_CONTENT_LAYER = "relu4_2"      # `reconstruct content` without --lay
 
 
 def _shared(name: str):
-    """One of :class:`TransferConfig`'s options, with its default and help (one place for both)."""
+    """One of :class:`TransferConfig`'s options, with its default, help and parser (one place for all)."""
     f = TransferConfig.__dataclass_fields__[name]
     return field(default=f.default, metadata=f.metadata)
 
@@ -204,7 +298,7 @@ class ReconstructConfig(_OptimiserOptions):
                           "content reconstructions come out at this size")
     texture_size: tuple[int, ...] | int | None = _opt(
         None, "style reconstructions: the texture's WIDTH,HEIGHT, or one number for a square, any size; "
-              "None: the style input's shape at --size")
+              "None: the style input's shape at --size", parse=parse_sides)
     iterations: int = _opt(500, "optimiser iterations per reconstruction")
 
 
@@ -215,10 +309,10 @@ class GridConfig(_OptimiserOptions):
 
     size: int = _opt(256, "long side of each cell in pixels (aspect ratio of the content kept; the style is "
                           "measured at the same long side)")
-    ratios: tuple[float, ...] = _opt(PAPER_RATIOS, "alpha/beta of the columns (figure 3: 1e-5,1e-4,1e-3,1e-2)")
+    ratios: tuple[float, ...] = _opt(PAPER_RATIOS, "alpha/beta of the columns (figure 3: 1e-5,1e-4,1e-3,1e-2)", parse=parse_numbers)
     depths: tuple[int, ...] | int = _opt(
         (1, 2, 3, 4, 5), "rows: for each d the style layers conv1_1 ... conv<d>_1 (the paper's names: relu<n>_1 "
-                           "here) (figure 3: 1,2,3,4,5)")
+                           "here) (figure 3: 1,2,3,4,5)", parse=parse_sides)
     content_layers: tuple[str, ...] = _shared("content_layers")
     iterations: int = _opt(300, "optimiser iterations per cell")
 
@@ -240,7 +334,7 @@ class TrainConfig:
 
     width: float = _opt(1.0, "channel width of the transform network: 1.0 (Johnson et al.), 0.5 or 0.25")
     content_layer: str = _opt("relu3_3", "content layer of the loss network", choices=FAST_CONTENT_LAYERS)
-    style_layers: tuple[str, ...] = _opt(FAST_STYLE_LAYERS, "style layers of the loss network")
+    style_layers: tuple[str, ...] = _opt(FAST_STYLE_LAYERS, "style layers of the loss network", parse=parse_names)
     content_weight: float = _opt(1.0, "content weight (loss: mean squared feature difference)")
     style_weight: float = _opt(5.0, "style weight (loss: mean squared difference of Grams normalised by C H W)")
     tv_weight: float = _opt(0.0, "total-variation weight (0: off)")

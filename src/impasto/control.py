@@ -10,8 +10,9 @@
   ``--style-layers-for`` lets a style fill only some layers, e.g. the fine texture of one painting
   on relu1_1 and relu2_1 under the coarse structure of another on the deeper layers.
 
-:func:`prepare` runs once before the scales, :func:`style_targets` once per scale and
-:func:`finish` after the loop.
+:func:`prepare` runs once before the scales, :func:`scale_style_targets` once per scale (the
+objective is built from them in :func:`impasto.objective.build_objective`) and :func:`finish` after
+the loop.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from PIL import Image
 from . import color, imageio, losses, masks
 from .config import COLOR_MODES, TransferConfig
 from .errors import ImpastoError
-from .objective import Objective, Term, guided_style_term, style_term as plain_style_term
 from .vgg import LAYER_INDEX, VGG19, check_layers
 
 WHOLE = "all"  # a --style-masks entry meaning "the whole style image"
 
 
 @dataclass
-class Plan:
+class PreparedInputs:
     """The inputs of one run after pre-processing, one entry per style argument."""
 
     content: Image.Image                  # what the network sees (gray for --color luminance)
@@ -116,7 +116,7 @@ def _style_index(key, styles: Sequence) -> int:
     raise ImpastoError(f"--style-layers-for {text}: not one of the style images (give its path, name or position)")
 
 
-def layer_weights(config: TransferConfig, plan: Plan) -> dict[str, float]:
+def style_layer_weights(config: TransferConfig, plan: PreparedInputs) -> dict[str, float]:
     """w_l of every layer some style uses: ``--style-layer-weights`` for ``--style-layers``, else 1/count."""
     used = {l for layers, s in zip(plan.layers, plan.styles) if s is not None for l in layers}
     order = [l for l in config.style_layers if l in used]
@@ -128,7 +128,7 @@ def layer_weights(config: TransferConfig, plan: Plan) -> dict[str, float]:
 # ---------------------------------------------------------------- before the loop
 
 def prepare(config: TransferConfig, content: Image.Image, styles: Sequence, *,
-            open_image: Callable[[object], Image.Image], style_side: int, blend: Sequence[float]) -> Plan:
+            open_image: Callable[[object], Image.Image], style_side: int, blend: Sequence[float]) -> PreparedInputs:
     """Read masks and styles ('none' stays None) and recolour as ``--color`` asks.
 
     ``style_side`` is the style's long side at the finest scale (before ``--style-scales``).
@@ -137,37 +137,44 @@ def prepare(config: TransferConfig, content: Image.Image, styles: Sequence, *,
     style_imgs = [None if masks.is_none(s) else open_image(s) for s in styles]
     mask_imgs = None if config.masks is None else [masks.load_mask(p) for p in config.masks]
     style_masks = [None if str(p).strip().lower() == WHOLE else masks.load_mask(p) for p in config.style_masks or ()]
-    plan = Plan(content, content, style_imgs, per_style_layers(config, styles),
+    plan = PreparedInputs(content, content, style_imgs, per_style_layers(config, styles),
                 list(config.style_scales or [1.0] * len(styles)), list(blend), mask_imgs,
                 style_masks or [None] * len(styles))
     return plan if config.color == "transfer" else _recolor(config, plan, style_side)
+
+
+def style_long_side(config: TransferConfig, out_long: int) -> int:
+    """The style is measured at ``--style-size`` (scaled with the output) or ``--style-scale`` × output."""
+    if config.style_size is not None:
+        return max(16, round(config.style_size * out_long / config.size))
+    return max(16, round(config.style_scale * out_long))
 
 
 def _side(style_side: float, scale: float) -> int:
     return max(16, round(style_side * scale))
 
 
-def _regions_at(plan: Plan, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def _regions_at(plan: PreparedInputs, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Content regions ``(R, 1, h, w)`` and the keep weight ``(1, 1, h, w)`` at ``size`` (w, h)."""
     stack = torch.cat([masks.mask_tensor(m, size) for m in plan.masks])
     return masks.regions(stack, plan.styled)
 
 
-def _style_mask_at(plan: Plan, i: int, image: torch.Tensor) -> torch.Tensor | None:
+def _style_mask_at(plan: PreparedInputs, i: int, image: torch.Tensor) -> torch.Tensor | None:
     mask = plan.style_masks[i]
     return None if mask is None else masks.mask_tensor(mask, (image.shape[-1], image.shape[-2]))
 
 
-def _recolor(config: TransferConfig, plan: Plan, style_side: int) -> Plan:
+def _recolor(config: TransferConfig, plan: PreparedInputs, style_side: int) -> PreparedInputs:
     """Colour pre-processing at the output's size (colour paper: histogram matching, luminance-only transfer)."""
-    photo = imageio.resize_pil(plan.original, size=imageio.fit_long_side(plan.original.size, config.size))
+    photo = imageio.resize_to_tensor(plan.original, size=imageio.fit_long_side(plan.original.size, config.size))
     regions = _regions_at(plan, (photo.shape[-1], photo.shape[-2]))[0] if plan.masks else None
     styles = []
     for i, style in enumerate(plan.styles):
         if style is None:
             styles.append(None)
             continue
-        image = imageio.resize_pil(style, long_side=_side(style_side, plan.scales[i]))
+        image = imageio.resize_to_tensor(style, long_side=_side(style_side, plan.scales[i]))
         region = None if regions is None or regions[i].sum() < 1 else regions[i:i + 1]  # lost at this size: all
         recoloured = _recolor_style(config, image, photo, _style_mask_at(plan, i, image), region)
         styles.append(imageio.tensor_to_pil(recoloured))
@@ -186,10 +193,10 @@ def _recolor_style(config, style: torch.Tensor, photo: torch.Tensor, style_mask,
 # ---------------------------------------------------------------- targets and terms per scale
 
 @torch.no_grad()
-def style_grams(vgg: VGG19, plan: Plan, i: int, style_side: int) -> dict[str, torch.Tensor]:
+def style_grams(vgg: VGG19, plan: PreparedInputs, i: int, style_side: int) -> dict[str, torch.Tensor]:
     """Gram matrices per M of style ``i`` on its layers, guided by its style mask when it has one."""
     device = next(vgg.parameters()).device
-    image = imageio.resize_pil(plan.styles[i], long_side=_side(style_side, plan.scales[i])).to(device)
+    image = imageio.resize_to_tensor(plan.styles[i], long_side=_side(style_side, plan.scales[i])).to(device)
     feats = vgg(image, plan.layers[i])
     mask = _style_mask_at(plan, i, image)
     if mask is None:
@@ -211,13 +218,13 @@ def _blend(grams: list[dict | None], blend: Sequence[float], order: Sequence[str
 
 
 @torch.no_grad()
-def style_targets(vgg: VGG19, config: TransferConfig, plan: Plan, style_side: int,
+def scale_style_targets(vgg: VGG19, config: TransferConfig, plan: PreparedInputs, style_side: int,
                   size: tuple[int, int]) -> StyleTargets:
     """This scale's targets: blended Gram matrices, and per region guided ones when there are masks.
 
     ``size`` is the content's (w, h) at this scale.
     """
-    weights = layer_weights(config, plan)
+    weights = style_layer_weights(config, plan)
     grams = [None if s is None else style_grams(vgg, plan, i, style_side) for i, s in enumerate(plan.styles)]
     if plan.masks is None:
         targets = _blend(grams, plan.blend, list(weights))
@@ -231,34 +238,9 @@ def style_targets(vgg: VGG19, config: TransferConfig, plan: Plan, style_side: in
                         keep.to(device) if keep.max() > 0 else None)
 
 
-def style_term(style: StyleTargets, beta: float) -> Term:
-    """The paper's style term, or its guided variant when the photo has regions."""
-    if style.regions is None:
-        return plain_style_term(style.targets, style.weights, beta)
-    return guided_style_term(style.regions, dict(zip(style.targets, style.weights)), beta)
-
-
-class HeldObjective(Objective):
-    """The network sees ``k · photo + (1 − k) · x``: the keep region stays the photo during the run,
-    and the regions beside it see the photo across the edge."""
-
-    def __init__(self, vgg: VGG19, terms: Sequence[Term], keep: torch.Tensor, photo: torch.Tensor):
-        super().__init__(vgg, terms)
-        self.keep, self.photo = keep, photo
-
-    def __call__(self, image: torch.Tensor):
-        return super().__call__(masks.hold(image, self.keep, self.photo))
-
-
-def objective(vgg: VGG19, terms: Sequence[Term], style: StyleTargets, content: torch.Tensor) -> Objective:
-    if style.keep is None:
-        return Objective(vgg, terms)
-    return HeldObjective(vgg, terms, style.keep, content.to(style.keep.device))
-
-
 # ---------------------------------------------------------------- start and finish
 
-def start(plan: Plan, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+def start(plan: PreparedInputs, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The start image with the keep region set to the photo (so intermediate images show it)."""
     if plan.masks is None:
         return image
@@ -266,12 +248,12 @@ def start(plan: Plan, image: torch.Tensor, content: torch.Tensor) -> torch.Tenso
     return masks.hold(image, keep, content)
 
 
-def finish(config: TransferConfig, plan: Plan, image: torch.Tensor) -> torch.Tensor:
+def finish(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor) -> torch.Tensor:
     """Post-processing of the final ``(1, 3, H, W)`` image: the keep region, then the colour."""
     size = (image.shape[-1], image.shape[-2])
     if plan.masks is not None:
-        image = masks.hold(image, _regions_at(plan, size)[1], imageio.resize_pil(plan.content, size=size))
+        image = masks.hold(image, _regions_at(plan, size)[1], imageio.resize_to_tensor(plan.content, size=size))
     if config.color == "luminance":  # colour paper, luminance-only transfer: the photo's chrominance back
-        image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_pil(plan.original, size=size),
+        image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_to_tensor(plan.original, size=size),
                                        config.color_space)
     return image

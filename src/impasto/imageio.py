@@ -26,7 +26,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode as 8-bit RGB: 16-bit and float scaled, palettes expanded, alpha over white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if arr.max() > 255 else 255.0
@@ -57,13 +58,22 @@ def open_image(path: str | os.PathLike) -> Image.Image:
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                return to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImpastoError(f"{path}: image too large to decode safely (over {MAX_PIXELS:,} pixels)") from None
     except Image.UnidentifiedImageError:
         raise ImpastoError(f"{path}: not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImpastoError(f"{path}: unreadable or truncated image ({exc})") from None
+
+
+def as_pil(image) -> Image.Image:
+    """An image argument of the Python API — a path or a PIL image — as an 8-bit RGB PIL image."""
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, (str, os.PathLike)):
+        return open_image(image)
+    raise ImpastoError(f"expected an image path or PIL image, got {type(image).__name__}")
 
 
 def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -93,10 +103,11 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 def load_image(path, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
     """Read ``path`` as ``(1, 3, H, W)`` in [0, 1], resized to ``size`` (w, h) or to ``long_side``."""
     img = open_image(path)
-    return resize_pil(img, long_side, size)
+    return resize_to_tensor(img, long_side, size)
 
 
-def resize_pil(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+def resize_to_tensor(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A PIL image resized (Lanczos) to ``size`` (w, h) or ``long_side``, as ``(1, 3, H, W)`` in [0, 1]."""
     if size is None and long_side is not None:
         size = fit_long_side(img.size, long_side)
     if size is not None and size != img.size:

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import losses, masks
+from . import control, imageio, losses, masks
+from .config import TransferConfig
 from .errors import ImpastoError
 from .vgg import VGG19, check_layers
 
@@ -170,3 +171,63 @@ class Objective:
             report[term.name] = report.get(term.name, 0.0) + float(value.detach())
         report["total"] = float(total.detach())
         return total, report
+
+
+# ---------------------------------------------------------------- the Gatys objective of one scale
+
+def pixels(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
+def content_weight_scale(config: TransferConfig, size: tuple[int, int], photo_size: tuple[int, int]) -> float:
+    """The content loss's factor at a scale of ``size`` (width, height): every scale minimises the
+    objective of the full-size image (:func:`content_scale`)."""
+    full = imageio.fit_long_side(photo_size, config.size)
+    reference = imageio.fit_long_side(photo_size, REFERENCE_SIDE)
+    return content_scale(config.normalization, pixels(size), pixels(full), pixels(reference))
+
+
+def gatys_style_term(style: control.StyleTargets, beta: float) -> Term:
+    """The paper's style term (eq. 5), or its guided variant when the photo has regions (1611.07865)."""
+    if style.regions is None:
+        return style_term(style.targets, style.weights, beta)
+    return guided_style_term(style.regions, dict(zip(style.targets, style.weights)), beta)
+
+
+class HeldObjective(Objective):
+    """The network sees ``k · photo + (1 − k) · x``: the keep region stays the photo during the run,
+    and the regions beside it see the photo across the edge."""
+
+    def __init__(self, vgg: VGG19, terms: Sequence[Term], keep: torch.Tensor, photo: torch.Tensor):
+        super().__init__(vgg, terms)
+        self.keep, self.photo = keep, photo
+
+    def __call__(self, image: torch.Tensor):
+        return super().__call__(masks.hold(image, self.keep, self.photo))
+
+
+def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
+                    inputs: control.PreparedInputs, out_long: int) -> Objective:
+    """Eq. 7 at one scale of ``impasto transfer``: targets computed once (no autograd), then the terms.
+
+    ``content`` is the photo at this scale; ``inputs`` the pre-processed images
+    (:func:`control.prepare`), whose style targets are blended Gram matrices, or guided ones per
+    region when the photo has masks (then the keep region is held to the photo).
+    """
+    device = next(vgg.parameters()).device
+    content = content.to(device)
+    size = (content.shape[-1], content.shape[-2])
+    style = control.scale_style_targets(vgg, config, inputs, control.style_long_side(config, out_long), size)
+    terms = [
+        content_term(content_targets(vgg, content, config.content_layers),
+                     layer_weights(config.content_layers, config.content_layer_weights, 1.0),
+                     config.alpha, config.normalization,
+                     scale=content_weight_scale(config, size, inputs.content.size)),
+        gatys_style_term(style, config.beta),
+        tv_term(config.tv_weight),
+    ]
+    if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
+        terms.append(content_style_term(vgg, content, style.targets, style.weights, config.content_style_weight))
+    if style.keep is None:
+        return Objective(vgg, terms)
+    return HeldObjective(vgg, terms, style.keep, content.to(style.keep.device))

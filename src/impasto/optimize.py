@@ -1,21 +1,21 @@
 """The optimisation loop: only the pixels change, the network is fixed (Gatys et al., section 2).
 
 Split into its natural steps — make the optimiser, take one step, watch for divergence and
-stalling — and reporting every iteration through a callback with a :class:`Progress` event.
+stalling — reporting every iteration to a callback and checking a cancel token (:mod:`impasto.job`)
+before each.
 """
 
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from .errors import DivergedError
+from .job import Cancel
 from .lbfgs import LBFGS
 from .objective import Objective
 
@@ -23,46 +23,37 @@ EARLY_STOP_WINDOW = 20
 MAX_RESTARTS = 5  # non-finite steps survived (by restarting from the best image) before giving up
 
 
-@dataclass
-class Progress:
-    """One iteration's report: the CLI's bar and the web page only consume these."""
-
-    iteration: int                 # 1-based, counted over all scales
-    iterations: int                # planned total over all scales
-    scale: int                     # 0-based index of the current scale
-    scales: int
-    size: tuple[int, int]          # (width, height) at this scale
-    losses: dict[str, float]       # unweighted terms and the weighted "total"
-    elapsed: float                 # seconds since the run started
-    image: torch.Tensor | None = field(default=None, repr=False)  # (1, 3, H, W) when requested
+# Images are optimised in 0–255 pixel units — the units the network was trained on (Caffe) and the
+# ones the original implementations optimise in; L-BFGS's first step is given in them (impasto.lbfgs).
+PIXEL_SCALE = 255.0
+FIRST_MOVE = 16.0  # L-BFGS's first step moves the steepest entry by this much, in those units
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; ``image`` holds the latest result (PIL image, full size)."""
-
-    def __init__(self, image):
-        super().__init__("interrupted")
-        self.image = image
-
-
-@dataclass
+@dataclass(frozen=True)
 class LoopSettings:
-    optimizer: str = "lbfgs"
-    lr: float = 4.0       # Adam's step, in 0–255 pixel units
-    lbfgs_history: int = 30
-    line_search: bool = False
-    early_stop: float = 0.0
-    clamp: bool = True    # keep the variable in [0, scale] (images)
-    scale: float = 255.0  # the optimiser's units per unit of the objective's input (see below)
-    first_move: float = 16.0  # L-BFGS's first step moves the steepest entry by this much, in those units
+    """The loop's settings; built from a job's config by :func:`loop_settings` only (its defaults are
+    the config's)."""
+
+    optimizer: str          # "lbfgs" or "adam"
+    lr: float | None        # Adam's step, in the optimiser's units (L-BFGS: unused)
+    lbfgs_history: int
+    line_search: bool
+    early_stop: float
+    clamp: bool             # keep the variable in [0, scale] (images)
+    scale: float = PIXEL_SCALE       # the optimiser's units per unit of the objective's input
+    first_move: float = FIRST_MOVE
 
 
-# Images are optimised in 0–255 pixel units (scale 255) — the units the network was trained on
-# (Caffe) and the ones the original implementations optimise in; L-BFGS's first step is given in
-# them (impasto.lbfgs).
+def loop_settings(config, *, clamp: bool = True, **fixed) -> LoopSettings:
+    """The optimiser settings of a job's ``config`` (TransferConfig, ReconstructConfig, GridConfig,
+    AudioConfig); ``fixed`` gives those a job does not offer as options (audio: L-BFGS only)."""
+    names = ("optimizer", "lr", "lbfgs_history", "line_search", "early_stop")
+    return LoopSettings(**{n: fixed[n] if n in fixed else getattr(config, n) for n in names}, clamp=clamp)
 
 
 def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
+    if s.lr is None:
+        raise ValueError("Adam needs a learning rate")
     return torch.optim.Adam([param], lr=s.lr)
 
 
@@ -177,57 +168,28 @@ class Loop:
         return self.x.detach() / self.settings.scale
 
 
-class CtrlC:
-    """Ctrl-C noted in a flag as well as raised: a KeyboardInterrupt that lands in a finaliser (garbage
-    collection) is printed and swallowed by Python, so the loop also checks the flag each iteration."""
-
-    def __init__(self):
-        self.pressed = False
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum, frame):
-        self.pressed = True
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,
-             report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Run up to ``iterations`` steps, calling ``report(losses, current_image)`` after each."""
+             report: Callable[[dict, torch.Tensor], None] | None = None,
+             cancel: Cancel | None = None) -> torch.Tensor:
+    """Run up to ``iterations`` steps, calling ``report(losses, current_image)`` after each.
+
+    ``cancel`` is checked before every step: once set, :class:`~impasto.job.Interrupted` is raised
+    with the best image evaluated so far as its ``partial`` (``(1, 3, H, W)``, on the loop's device).
+    """
     loop = Loop(objective, image, settings)
-    try:
-        with CtrlC() as ctrl_c:
-            for _ in range(iterations):
-                if ctrl_c.pressed:
-                    raise KeyboardInterrupt
-                losses = loop.step()
-                if report is not None:
-                    report(losses, loop.image())
-                if loop.stalled():
-                    break
-    except KeyboardInterrupt:
-        raise _Stop(loop.best_image) from None
+    for _ in range(iterations):
+        if cancel is not None:
+            cancel.check(lambda: loop.best_image)
+        losses = loop.step()
+        if report is not None:
+            report(losses, loop.image())
+        if loop.stalled():
+            break
     return loop.finish()
 
 
 class _NonFinite(Exception):
     """Internal: the objective was NaN or inf at the point just tried."""
-
-
-class _Stop(KeyboardInterrupt):
-    """Internal: carries the best image of the scale that was interrupted."""
-
-    def __init__(self, image: torch.Tensor):
-        super().__init__("interrupted")
-        self.image = image
 
 
 def clock() -> float:

@@ -7,7 +7,8 @@ ratio (columns), every cell from the same white noise, with targets computed onc
 
 The paper's "conv1_1 … conv5_1" are the post-ReLU responses, ``relu1_1 … relu5_1`` here; the
 sheets label them with the paper's names. Nothing here prints or reads arguments: progress goes
-to callbacks, and the only files written are a sheet's finished cells (:class:`CellCache`).
+to callbacks (:mod:`impasto.job`), and the only files written are a sheet's finished cells
+(:class:`CellCache`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from PIL import Image
 from . import imageio
 from .config import PAPER_FIGURE_LAYERS, GridConfig, ReconstructConfig
 from .errors import ImpastoError
+from .job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from .objective import Objective, Term, content_targets, content_term, style_targets, style_term
-from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
+from .optimize import loop_settings, run_loop
 from .runtime import set_threads
 from .sheet import Cell, contact_sheet
-from .transfer import as_pil, load_network
-from .vgg import VGG19, check_layers
+from .vgg import VGG19, check_layers, load_network
 
 MIN_SIDE = 16          # relu5_1 sits after four 2×2 poolings: 16 px leave it one position
 LETTERS = "abcde"      # the paper's panel letters, by number of style layers / content layer depth
@@ -104,17 +105,12 @@ def white_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
     return torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed))
 
 
-def loop_settings(config) -> LoopSettings:
-    """The optimiser of ``config``, pixels clamped to the valid range after each step as in
-    ``impasto transfer``: the image written is then the image whose loss was minimised."""
-    return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
-                        line_search=config.line_search, early_stop=config.early_stop, clamp=True)
-
-
 def solve(vgg: VGG19, terms: Sequence[Term], start: torch.Tensor, config,
-          report: Callable[[dict, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """Minimise the weighted ``terms`` over the pixels, from ``start`` (paper section 2)."""
-    return run_loop(Objective(vgg, terms), start, config.iterations, loop_settings(config), report)
+          report: Callable[[dict, torch.Tensor], None] | None = None, cancel: Cancel | None = None) -> torch.Tensor:
+    """Minimise the weighted ``terms`` over the pixels, from ``start`` (paper section 2), pixels kept
+    in the valid range as in ``impasto transfer``: the image written is the one whose loss was
+    minimised."""
+    return run_loop(Objective(vgg, terms), start, config.iterations, loop_settings(config), report, cancel)
 
 
 def _network(config, network: VGG19 | None) -> tuple[VGG19, torch.device]:
@@ -126,20 +122,20 @@ def _network(config, network: VGG19 | None) -> tuple[VGG19, torch.device]:
 def _measured(image, long_side: int) -> torch.Tensor:
     """An input (path or PIL image) as ``(1, 3, H, W)`` at ``long_side``: read and checked before
     the network is loaded, so bad input fails at once."""
-    pil = as_pil(image)
+    pil = imageio.as_pil(image)
     name = str(image) if not isinstance(image, Image.Image) else "image"
-    return imageio.resize_pil(pil, size=fit(pil, long_side, name))
+    return imageio.resize_to_tensor(pil, size=fit(pil, long_side, name))
 
 
 # ---------------------------------------------------------------- figure 1, one panel at a time
 
 def reconstruct_content(image, layer: str, config: ReconstructConfig | None = None,
-                        callback: Callable[[Progress], None] | None = None,
-                        network: VGG19 | None = None) -> Image.Image:
+                        callback: Callback | None = None, network: VGG19 | None = None,
+                        cancel: Cancel | None = None) -> Image.Image:
     """White noise -> an image whose ``layer`` response matches ``image``'s (figure 1, content; eq. 1).
 
     Low layers give back the pixels almost exactly, high ones keep the arrangement and lose detail.
-    Ctrl-C raises :class:`Interrupted` with the best image so far.
+    Setting ``cancel`` (or Ctrl-C) raises :class:`Interrupted` with the best image so far.
     """
     config = config or ReconstructConfig()
     check_layers([layer])
@@ -148,12 +144,12 @@ def reconstruct_content(image, layer: str, config: ReconstructConfig | None = No
     vgg, device = _network(config, network)
     photo = photo.to(device)
     term = content_term(content_targets(vgg, photo, [layer]), [1.0], 1.0)
-    return _run_one(vgg, term, photo.shape, config, callback)
+    return _run_one(vgg, term, photo.shape, config, callback, cancel)
 
 
 def reconstruct_style(image, layers: Sequence[str], config: ReconstructConfig | None = None,
-                      callback: Callable[[Progress], None] | None = None,
-                      network: VGG19 | None = None) -> Image.Image:
+                      callback: Callback | None = None, network: VGG19 | None = None,
+                      cancel: Cancel | None = None) -> Image.Image:
     """White noise -> a texture whose Gram matrices on ``layers`` match ``image``'s (figure 1, style).
 
     ``L_style`` of eq. 5 with w_l = 1/len(layers); the output has ``config.texture_size`` (any size:
@@ -169,46 +165,28 @@ def reconstruct_style(image, layers: Sequence[str], config: ReconstructConfig | 
     vgg, device = _network(config, network)
     painting = painting.to(device)
     term = style_term(style_targets(vgg, [painting], [1.0], layers), [1.0 / len(layers)] * len(layers), 1.0)
-    return _run_one(vgg, term, (1, 3, h, w), config, callback)
+    return _run_one(vgg, term, (1, 3, h, w), config, callback, cancel)
 
 
-def _run_one(vgg: VGG19, term: Term, shape, config, callback) -> Image.Image:
-    device = next(vgg.parameters()).device
-    start, began, done = white_noise(shape, config.seed).to(device), clock(), 0
-
-    def report(losses, current):
-        nonlocal done
-        done += 1
-        if callback is not None:
-            callback(Progress(done, config.iterations, 0, 1, (shape[-1], shape[-2]), losses, clock() - began))
-
+def _run_one(vgg: VGG19, term: Term, shape, config, callback, cancel: Cancel | None) -> Image.Image:
+    start = white_noise(shape, config.seed).to(next(vgg.parameters()).device)
+    reporter = Reporter("reconstruct", config.iterations, callback)
+    cancel = cancel or Cancel()
     try:
-        return imageio.tensor_to_pil(solve(vgg, [term], start, config, report).cpu())
-    except _Stop as stop:
-        raise Interrupted(imageio.tensor_to_pil(stop.image.cpu())) from None
+        with ctrl_c_sets(cancel):
+            image = solve(vgg, [term], start, config, lambda losses, current: reporter(losses), cancel)
+    except Interrupted as stop:
+        raise Interrupted(imageio.tensor_to_pil(stop.partial.cpu())) from None
+    return imageio.tensor_to_pil(image.cpu())
 
 
 # ---------------------------------------------------------------- sheets: cells, cache, progress
 
 @dataclass
-class CellProgress:
-    """One iteration of one cell of a sheet (or a cell found in the cache, ``cached``)."""
-
-    iteration: int             # 1-based, over the whole sheet (cached cells count as done)
-    iterations: int            # planned total of the sheet
-    cell: int                  # 0-based index of the cell
-    cells: int
-    label: str                 # the cell's caption, e.g. "(c) 1e-3"
-    losses: dict[str, float]   # unweighted terms and the (unit-scaled) "total"; empty when cached
-    elapsed: float             # seconds since the sheet started
-    cached: bool = False
-
-
-@dataclass
 class CellJob:
     key: str                                        # file-name stem, unique within the sheet
     label: str
-    make: Callable[[Callable], torch.Tensor]        # report -> (1, 3, H, W) image
+    make: Callable[[Callable, Cancel], torch.Tensor]  # (report, cancel) -> (1, 3, H, W) image
 
 
 class CellCache:
@@ -253,41 +231,48 @@ def fingerprint(kind: str, config, images: Sequence[torch.Tensor], skip: Sequenc
 
 
 def run_cells(jobs: Sequence[CellJob], iterations: int, cache: CellCache | None = None,
-              callback: Callable[[CellProgress], None] | None = None) -> list[Image.Image]:
-    """Each cell in turn (cached ones read back), reporting over the whole sheet."""
-    began, total, images = clock(), len(jobs) * iterations, []
-    for index, job in enumerate(jobs):
-        image = cache.get(job.key) if cache is not None else None
-        if image is None:
-            image = imageio.tensor_to_pil(job.make(_cell_reporter(callback, index, jobs, iterations, began)).cpu())
-            if cache is not None:
-                cache.put(job.key, image)
-        elif callback is not None:
-            callback(CellProgress((index + 1) * iterations, total, index, len(jobs), job.label, {},
-                                  clock() - began, cached=True))
-        images.append(image)
+              callback: Callback | None = None, cancel: Cancel | None = None) -> list[Image.Image]:
+    """Each cell in turn (cached ones read back), reporting over the whole sheet.
+
+    Stopped by ``cancel`` (or Ctrl-C): :class:`Interrupted` whose ``partial`` is the list of the
+    cells finished so far, in sheet order (all of them also in ``cache``).
+    """
+    reporter, images = Reporter("figure", len(jobs) * iterations, callback), []
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        for index, job in enumerate(jobs):
+            stage = f"cell {index + 1}/{len(jobs)} {job.label}"
+            image = cache.get(job.key) if cache is not None else None
+            if image is not None:
+                reporter.skip(iterations, stage + " (cached)")
+            else:
+                image = _make_cell(job, stage, reporter, iterations, cancel, images)
+                if cache is not None:
+                    cache.put(job.key, image)
+            images.append(image)
     return images
 
 
-def _cell_reporter(callback, index: int, jobs: Sequence[CellJob], iterations: int, began: float):
-    done = index * iterations
-
-    def report(losses, current):
-        nonlocal done
-        done += 1
-        if callback is not None:
-            callback(CellProgress(done, len(jobs) * iterations, index, len(jobs), jobs[index].label,
-                                  losses, clock() - began))
-
-    return report
+def _make_cell(job: CellJob, stage: str, reporter: Reporter, iterations: int, cancel: Cancel,
+               finished: list[Image.Image]) -> Image.Image:
+    """One cell's optimisation; its report counts over the sheet (a cell that stops early, by
+    ``--early-stop``, still counts its planned iterations)."""
+    end = reporter.done + iterations
+    try:
+        image = job.make(lambda losses, current: reporter(losses, stage), cancel)
+    except Interrupted:
+        raise Interrupted(list(finished)) from None
+    if reporter.done < end:
+        reporter({}, stage, units=end - reporter.done)
+    return imageio.tensor_to_pil(image.cpu())
 
 
 # ---------------------------------------------------------------- figure 1: the reconstructions sheet
 
 def figure_reconstructions(image, style=None, config: ReconstructConfig | None = None,
                            cache_dir: str | Path | None = None,
-                           callback: Callable[[CellProgress], None] | None = None,
-                           network: VGG19 | None = None) -> Image.Image:
+                           callback: Callback | None = None, network: VGG19 | None = None,
+                           cancel: Cancel | None = None) -> Image.Image:
     """Figure 1: content reconstructions of ``image`` from conv1_1 … conv5_1 (a–e) and style
     reconstructions of ``style`` (default: ``image``) from the growing subsets (a)–(e), one sheet."""
     config = config or ReconstructConfig()
@@ -300,16 +285,16 @@ def figure_reconstructions(image, style=None, config: ReconstructConfig | None =
     jobs = _content_jobs(vgg, photo, config) + _style_jobs(vgg, painting, (1, 3, h, w), config)
     cache = None if cache_dir is None else CellCache(cache_dir, fingerprint("reconstructions", config,
                                                                             [photo, painting]))
-    cells = run_cells(jobs, config.iterations, cache, callback)
+    cells = run_cells(jobs, config.iterations, cache, callback, cancel)
     return _reconstruction_sheet(cells, photo, painting, _name(image), _name(image if style is None else style))
 
 
 def _content_jobs(vgg: VGG19, photo: torch.Tensor, config: ReconstructConfig) -> list[CellJob]:
     targets = content_targets(vgg, photo, PAPER_FIGURE_LAYERS)
     return [CellJob(f"content-{layer}", paper_name(layer),
-                    lambda report, l=layer: solve(vgg, [content_term({l: targets[l]}, [1.0], 1.0)],
-                                                  white_noise(photo.shape, config.seed).to(photo.device),
-                                                  config, report))
+                    lambda report, cancel, l=layer: solve(vgg, [content_term({l: targets[l]}, [1.0], 1.0)],
+                                                          white_noise(photo.shape, config.seed).to(photo.device),
+                                                          config, report, cancel))
             for layer in PAPER_FIGURE_LAYERS]
 
 
@@ -320,8 +305,8 @@ def _style_jobs(vgg: VGG19, painting: torch.Tensor, shape, config: ReconstructCo
         subset = {l: targets[l] for l in PAPER_FIGURE_LAYERS[:depth]}
         term = style_term(subset, [1.0 / depth] * depth, 1.0)  # w_l = 1/|subset| (paper: 1/5 for all five)
         return CellJob(f"style-{depth}", subset_label(depth),
-                       lambda report: solve(vgg, [term], white_noise(shape, config.seed).to(painting.device),
-                                            config, report))
+                       lambda report, cancel: solve(vgg, [term], white_noise(shape, config.seed).to(painting.device),
+                                                    config, report, cancel))
 
     return [job(d) for d in range(1, len(PAPER_FIGURE_LAYERS) + 1)]
 
@@ -347,8 +332,8 @@ def _reconstruction_sheet(cells: list[Image.Image], photo: torch.Tensor, paintin
 # ---------------------------------------------------------------- figure 3: the alpha/beta x layers grid
 
 def figure_grid(content, style, config: GridConfig | None = None, cache_dir: str | Path | None = None,
-                callback: Callable[[CellProgress], None] | None = None,
-                network: VGG19 | None = None) -> Image.Image:
+                callback: Callback | None = None, network: VGG19 | None = None,
+                cancel: Cancel | None = None) -> Image.Image:
     """Figure 3: rows are the style subsets conv1_1 … conv<d>_1, columns the ratios α/β; every
     cell is ``α L_content + β L_style`` (eq. 7) from the same white noise, with shared targets."""
     config = config or GridConfig()
@@ -363,7 +348,7 @@ def figure_grid(content, style, config: GridConfig | None = None, cache_dir: str
     jobs = [_grid_job(vgg, c_targets, s_targets, photo, d, r, config) for d in depths for r in ratios]
     cache = None if cache_dir is None else CellCache(
         cache_dir, fingerprint("grid", config, [photo, painting], skip=("ratios", "depths")))
-    cells = run_cells(jobs, config.iterations, cache, callback)
+    cells = run_cells(jobs, config.iterations, cache, callback, cancel)
     return _grid_sheet(cells, depths, ratios, _name(content), _name(style))
 
 
@@ -373,8 +358,8 @@ def _grid_job(vgg: VGG19, c_targets: dict, s_targets: dict, photo: torch.Tensor,
     terms = [content_term(c_targets, [1.0] * len(c_targets), 1.0),          # α = 1
              style_term(subset, [1.0 / depth] * depth, 1.0 / ratio)]        # β = α / ratio, w_l = 1/|subset|
     return CellJob(f"d{depth}-r{ratio!r}", f"({LETTERS[depth - 1]}) {ratio_label(ratio)}",
-                   lambda report: solve(vgg, terms, white_noise(photo.shape, config.seed).to(photo.device),
-                                        config, report))
+                   lambda report, cancel: solve(vgg, terms, white_noise(photo.shape, config.seed).to(photo.device),
+                                                config, report, cancel))
 
 
 def _grid_sheet(cells: list[Image.Image], depths, ratios, content_name: str, style_name: str) -> Image.Image:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
-from .config import TransferConfig, option_fields
+from .config import TransferConfig, option_fields, parser_of
 from .errors import ImpastoError
 
 if sys.version_info >= (3, 11):
@@ -88,55 +88,21 @@ _FIELDS = {f.name: f for f in option_fields(TransferConfig)}
 
 
 def coerce(source, preset: str, key: str, value):
-    """A TOML value as the field's type, or a one-line error naming the file, preset and option."""
+    """A TOML value as the field's type — by the same parser as the command line's
+    (:func:`impasto.config.parser_of`) — or a one-line error naming the file, preset and option."""
     where = f"{source}: [{preset}] {key}"
     if key not in _FIELDS:
         raise ImpastoError(f"{where}: unknown option (see impasto transfer --help)")
     field = _FIELDS[key]
-    kind = str(field.type)
+    parse = parser_of(field)
     try:
-        value = _as_type(kind, value)
+        value = parse(value)
     except (TypeError, ValueError):
-        raise ImpastoError(f"{where}: expected {kind}, got {value!r}") from None
+        raise ImpastoError(f"{where}: expected {parse.kind}, got {value!r}") from None
     choices = field.metadata.get("choices")
     if choices and value not in choices:
         raise ImpastoError(f"{where}: must be one of {', '.join(choices)}, not {value!r}")
     return value
-
-
-def _as_type(kind: str, value):
-    if kind.startswith("tuple[tuple[str"):        # style_layers_for: {style = [layers]}
-        if not isinstance(value, dict):
-            raise TypeError
-        return tuple((str(k), tuple(_as_type("tuple[str", v))) for k, v in value.items())
-    if kind.startswith("tuple[int, ...] | int"):  # scales: a count or long sides
-        return _scalar(int, value) if not isinstance(value, list) else tuple(_scalar(int, v) for v in value)
-    for prefix, cast in (("tuple[str", str), ("tuple[float", float), ("tuple[int", int)):
-        if kind.startswith(prefix):
-            if isinstance(value, str) and cast is str:
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list):
-                raise TypeError
-            return tuple(_scalar(cast, v) for v in value)
-    for prefix, cast in (("bool", bool), ("int", int), ("float", float), ("str", str)):
-        if kind.startswith(prefix):
-            return _scalar(cast, value)
-    raise TypeError
-
-
-def _scalar(cast, value):
-    """Strict: no bool for numbers, no number for strings, ints allowed for floats."""
-    if cast is bool:
-        ok = isinstance(value, bool)
-    elif cast is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif cast is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise TypeError
-    return cast(value)
 
 
 def describe(preset: Preset) -> list[str]:

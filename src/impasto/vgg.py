@@ -150,3 +150,14 @@ class VGG19(nn.Module):
             return F.relu(x)
         pool = F.avg_pool2d if self.pooling == "avg" else F.max_pool2d
         return pool(x, 2, 2)
+
+
+def load_network(config, device: torch.device | None = None) -> VGG19:
+    """The frozen VGG-19 of a job's ``config`` (its weights, pooling, input convention, precision,
+    convolution and device fields), on its device and in its precision."""
+    from .runtime import resolve_device, resolve_precision
+
+    device = device or resolve_device(config.device)
+    vgg = VGG19(config.weights, pooling=config.pooling, preprocess=config.preprocess).to(device)
+    vgg = vgg.set_precision(resolve_precision(config.precision, device), channels_last=True)
+    return vgg.set_convolution(config.convolution)

@@ -23,7 +23,6 @@ products are ``V (T×C) @ Uᵀ (C×Cout)`` per Winograd point.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # F(4×4, 3×3) with interpolation points 0, ±1, ±2, ∞: the F(4, 3) matrices Bᵀ, G, Aᵀ printed in

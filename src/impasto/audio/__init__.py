@@ -9,6 +9,6 @@ style transfer"; Grinstein et al. 2018's style-only variant), in the order of th
 - :mod:`.plot`     — content / style / result spectrograms side by side (matplotlib)
 """
 
-from .job import AudioInterrupted, AudioResult, audio_transfer, synthesise
+from .job import AudioResult, audio_transfer, synthesise
 
-__all__ = ["audio_transfer", "synthesise", "AudioResult", "AudioInterrupted"]
+__all__ = ["audio_transfer", "synthesise", "AudioResult"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,8 @@ import torch.nn.functional as F
 from ..config import AUDIO_INIT_MODES, AudioConfig
 from ..errors import DivergedError, ImpastoError
 from ..objective import Term
-from ..optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
+from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
+from ..optimize import loop_settings, run_loop
 from ..runtime import resolve_device, set_threads
 from . import spectral
 from .files import load_audio, match_channels, normalise_peak
@@ -40,14 +40,6 @@ class AudioResult:
     sample_rate: int
     spectrograms: dict[str, torch.Tensor]  # "content" (when given), "style", "result": log1p|STFT| (C, bins, T)
     losses: dict[str, float]               # the loss terms at the optimised spectrogram
-
-
-class AudioInterrupted(Interrupted):
-    """Ctrl-C during the optimisation; ``result`` is the :class:`AudioResult` of the best point so far."""
-
-    def __init__(self, result: AudioResult):
-        super().__init__(result)
-        self.result = result
 
 
 # ---------------------------------------------------------------- validation
@@ -143,27 +135,15 @@ def build_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torc
     return SpectrogramObjective(net, terms)
 
 
-def loop_settings(config: AudioConfig) -> LoopSettings:
-    """L-BFGS as the recipe; ``θ`` is unbounded, so no clamping. Scale 255, as images: the first
-    L-BFGS step moves the steepest entry of ``θ`` by ``first_move`` / 255."""
-    return LoopSettings(optimizer="lbfgs", lbfgs_history=config.lbfgs_history, line_search=config.line_search,
-                        early_stop=0.0, clamp=False, scale=255.0)
-
-
 def optimise(objective: SpectrogramObjective, start: torch.Tensor, config: AudioConfig,
-             callback: Callable[[Progress], None] | None = None) -> torch.Tensor:
-    """L-BFGS on ``θ`` (the recipe: 300 iterations from small noise); returns the best ``θ``."""
-    done, t0 = 0, clock()
-    size = (start.shape[2], start.shape[1])  # (frames, bins): the spectrogram's width and height
-
-    def report(losses, current):
-        nonlocal done
-        done += 1
-        if callback is not None:
-            callback(Progress(done, config.iterations, 0, 1, size, losses, clock() - t0))
-
+             callback: Callback | None = None, cancel: Cancel | None = None) -> torch.Tensor:
+    """L-BFGS on ``θ`` (the recipe: 300 iterations from small noise, a line search at every step);
+    returns the best ``θ``. ``θ`` is unbounded, so it is not clamped; in the loop's units (×255, as
+    images) the first L-BFGS step moves the steepest entry of ``θ`` by ``first_move`` / 255."""
+    reporter = Reporter("audio", config.iterations, callback)
+    settings = loop_settings(config, clamp=False, optimizer="lbfgs", lr=None, early_stop=0.0)
     try:
-        return run_loop(objective, start, config.iterations, loop_settings(config), report)
+        return run_loop(objective, start, config.iterations, settings, lambda losses, x: reporter(losses), cancel)
     except DivergedError:
         raise DivergedError("the optimisation diverged (loss is NaN or inf); try another --seed "
                             "or --line-search") from None
@@ -196,13 +176,13 @@ def finish(log_mag: torch.Tensor, objective: SpectrogramObjective, length: int, 
 
 
 def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioConfig | None = None,
-               callback: Callable[[Progress], None] | None = None,
-               network: RandomNet | None = None) -> AudioResult:
+               callback: Callback | None = None, network: RandomNet | None = None,
+               cancel: Cancel | None = None) -> AudioResult:
     """Style transfer of ``content`` ``(C, N)`` or, without it, a texture of ``config.seconds``.
 
     ``style`` is ``(C, N)`` too (C equal to the content's); both at ``config.sample_rate``. The result
-    has the content's length. Ctrl-C raises :class:`AudioInterrupted` holding the best result so far;
-    NaN raises :class:`DivergedError`.
+    has the content's length. Setting ``cancel`` (or Ctrl-C) raises :class:`Interrupted` whose
+    ``partial`` is the :class:`AudioResult` of the best point so far; NaN raises :class:`DivergedError`.
     """
     config = config or AudioConfig()
     validate(config, content is not None)
@@ -216,15 +196,17 @@ def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioC
                                 None if content_spec is None else content_spec.to(device), config.content_weight)
     start = initial_log_magnitude(config, (channels, n_bins, 1 + length // config.hop), content_spec,
                                   torch.Generator().manual_seed(config.seed))
+    cancel = cancel or Cancel()
     try:
-        best = optimise(objective, start.to(device), config, callback)
-    except _Stop as stop:
-        raise AudioInterrupted(finish(stop.image, objective, length, config, spec)) from None
+        with ctrl_c_sets(cancel):
+            best = optimise(objective, start.to(device), config, callback, cancel)
+    except Interrupted as stop:
+        raise Interrupted(finish(stop.partial, objective, length, config, spec)) from None
     return finish(best, objective, length, config, spec)
 
 
 def audio_transfer(content: str | os.PathLike | None, style: str | os.PathLike, config: AudioConfig | None = None,
-                   callback: Callable[[Progress], None] | None = None) -> AudioResult:
+                   callback: Callback | None = None, cancel: Cancel | None = None) -> AudioResult:
     """``impasto audio``: read the files, match their channels, and run :func:`synthesise`.
 
     ``content=None`` synthesises a texture of ``config.seconds`` from noise.
@@ -236,4 +218,4 @@ def audio_transfer(content: str | os.PathLike | None, style: str | os.PathLike, 
     content_x = None if content is None else load_audio(content, config.sample_rate, config.channels, need)
     channels = style_x.shape[0] if content_x is None else content_x.shape[0]
     set_threads()
-    return synthesise(match_channels(style_x, channels), content_x, config, callback)
+    return synthesise(match_channels(style_x, channels), content_x, config, callback, cancel=cancel)

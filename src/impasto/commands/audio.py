@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-from ..cli import add_config_options, config_from_args
+from ..cli import add_config_options, add_run_options, config_from_args, run_job
 from ..config import AudioConfig
 from ..errors import ImpastoError
-from ..progress import ProgressBar
 
 
 def add_parser(sub) -> None:
@@ -20,7 +17,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output audio (.wav, .flac, .ogg)")
     p.add_argument("--plot", metavar="FILE", help="also draw content, style and result spectrograms "
                                                   "(.png, .jpg, .pdf, .svg)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_config_options(p, AudioConfig)
     p.set_defaults(run=cmd_audio)
 
@@ -38,19 +35,28 @@ def _inputs(args) -> tuple[str | None, str]:
     return args.clips[0], args.clips[1]
 
 
-def _write(result, config: AudioConfig, output, plot) -> None:
+def _writer(config: AudioConfig, output, plot, interrupted: bool = False):
+    """``write`` for the runner: the audio (and the spectrogram plot) of a result, atomically."""
     from ..audio.files import save_audio
     from ..audio.plot import save_spectrograms
 
-    save_audio(result.samples, result.sample_rate, output)
-    if plot is not None:
-        panels = [(name, result.spectrograms[name]) for name in ("content", "style", "result")
-                  if name in result.spectrograms]
-        save_spectrograms(panels, result.sample_rate, config.hop, plot)
+    def write(result) -> str:
+        save_audio(result.samples, result.sample_rate, output)
+        if plot is not None:
+            panels = [(name, result.spectrograms[name]) for name in ("content", "style", "result")
+                      if name in result.spectrograms]
+            save_spectrograms(panels, result.sample_rate, config.hop, plot)
+        if interrupted:
+            return f"latest result written to {output}"
+        seconds = result.samples.shape[-1] / result.sample_rate
+        return (f"wrote {output} ({seconds:.2f} s, {result.samples.shape[0]} channel(s), "
+                f"{result.sample_rate} Hz)" + (f" and {plot}" if plot else ""))
+
+    return write
 
 
 def cmd_audio(args) -> int:
-    from ..audio import AudioInterrupted, audio_transfer
+    from ..audio import audio_transfer
     from ..audio.files import check_audio_output
     from ..audio.plot import check_plot_output
 
@@ -58,23 +64,5 @@ def cmd_audio(args) -> int:
     config = config_from_args(args, AudioConfig)
     output = check_audio_output(args.output)
     plot = None if args.plot is None else check_plot_output(args.plot)
-    bar = None if args.quiet else ProgressBar(config.iterations, desc="impasto audio")
-    try:
-        result = audio_transfer(content, style, config, callback=bar)
-    except AudioInterrupted as stop:
-        _close(bar)
-        _write(stop.result, config, output, plot)
-        print(f"interrupted: latest result written to {output}", file=sys.stderr)
-        return 130
-    _close(bar)
-    _write(result, config, output, plot)
-    if not args.quiet:
-        seconds = result.samples.shape[-1] / result.sample_rate
-        print(f"wrote {output} ({seconds:.2f} s, {result.samples.shape[0]} channel(s), "
-              f"{result.sample_rate} Hz)" + (f" and {plot}" if plot else ""), file=sys.stderr)
-    return 0
-
-
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()
+    return run_job(args, lambda show: audio_transfer(content, style, config, callback=show),
+                   _writer(config, output, plot), _writer(config, output, plot, interrupted=True))

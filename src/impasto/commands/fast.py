@@ -6,12 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..cli import add_config_options, close_bar, config_from_args
+from ..cli import add_config_options, add_run_options, config_from_args, run_job
 from ..config import FastConfig
 from ..errors import ImpastoError
-from ..imageio import FORMATS, check_output_path, open_image, pil_to_tensor, resize_pil, save_image
 from ..fast.data import PHOTO_SUFFIXES
-from ..progress import ProgressBar
+from ..imageio import FORMATS, check_output_path
 
 
 def add_parser(sub) -> None:
@@ -25,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="[MODEL] then images or folders")
     p.add_argument("--model", help="model file or bundled model (then every positional is an input)")
     p.add_argument("-o", "--output", required=True, help="output image, or folder for several inputs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_config_options(p, FastConfig)
     p.set_defaults(run=cmd_fast)
 
@@ -55,22 +54,8 @@ def _jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     return jobs
 
 
-def stylise_file(runner, config: FastConfig, mix, source: Path, target: Path) -> None:
-    from .. import color
-    from ..fast.stylise import check_size
-
-    photo = open_image(source)
-    image = resize_pil(photo, long_side=config.size) if config.size else pil_to_tensor(photo)
-    check_size(image, str(source))
-    out = runner(image, mix)
-    if config.color == "luminance":  # arXiv 1606.05897: the photo's chrominance under the result's luma
-        out = color.keep_chrominance(out, image, config.color_space)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(out, target)
-
-
 def cmd_fast(args) -> int:
-    from ..fast.stylise import load_runner, parse_mix
+    from ..fast.stylise import load_runner, parse_mix, stylise_files
 
     config = config_from_args(args, FastConfig)
     inputs = list(args.inputs)
@@ -79,31 +64,19 @@ def cmd_fast(args) -> int:
         raise ImpastoError("give a model (MODEL INPUT... or --model NAME INPUT...)")
     if config.size is not None and config.size < 8:
         raise ImpastoError(f"--size must be at least 8 pixels, got {config.size}")
-    jobs = _jobs(inputs, args.output)
+    pairs = _jobs(inputs, args.output)
     runner = load_runner(model, config.precision, config.device)
     mix = parse_mix(config.mix, runner.styles)
-    bar = ProgressBar(len(jobs), desc="impasto fast", unit="img") if len(jobs) > 1 and not args.quiet else None
-    failed = 0
-    for i, (source, target) in enumerate(jobs):
-        try:
-            stylise_file(runner, config, mix, source, target)
-        except ImpastoError as exc:
-            if len(jobs) == 1:
-                raise
-            failed += 1
-            print(f"impasto: skipped: {exc}", file=sys.stderr)
-        if bar is not None:
-            bar(_Done(i + 1))
-    close_bar(bar)
-    if not args.quiet:
-        written = len(jobs) - failed
-        print((f"wrote {written} image(s) to {args.output}" if len(jobs) > 1 else f"wrote {args.output}")
-              + (f"; {failed} input(s) skipped" if failed else ""), file=sys.stderr)
-    return 2 if failed else 0
+    skipped = []
 
+    def write(done) -> str:  # stylise_files wrote each image as it went
+        skipped.extend(done.skipped)
+        lines = [f"impasto: skipped: {reason}" for reason in done.skipped]
+        if args.quiet and lines:  # the runner prints nothing more with --quiet; bad inputs are still named
+            print("\n".join(lines), file=sys.stderr)
+        count = f"wrote {len(done.written)} image(s) to {args.output}" if len(pairs) > 1 else f"wrote {args.output}"
+        return "\n".join(lines + [count + (f"; {len(done.skipped)} input(s) skipped" if done.skipped else "")])
 
-class _Done:
-    """A progress event for the bar: images done so far."""
-
-    def __init__(self, done: int):
-        self.iteration, self.losses = done, {}
+    code = run_job(args, lambda show: stylise_files(runner, config, mix, pairs, show if len(pairs) > 1 else None),
+                   write)
+    return 2 if code == 0 and skipped else code

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from ..cli import add_config_options, config_from_args
-from ..config import PAPER_FIGURE_LAYERS, GridConfig, ReconstructConfig
+from ..cli import add_config_options, add_run_options, config_from_args, run_job
+from ..config import GridConfig, ReconstructConfig
 from ..imageio import check_output_path, save_image
-from ..progress import ProgressBar
 
 CACHE_NOTE = ("Finished cells are kept in OUTPUT.cells/ beside the sheet; the same command run again "
               "(after Ctrl-C, say) reuses them and goes on where it stopped.")
@@ -36,7 +34,7 @@ def add_parser(sub) -> None:
 
 def _common(p, cls, run) -> None:
     p.add_argument("-o", "--output", required=True, help="output sheet (.png recommended)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_config_options(p, cls)
     p.set_defaults(run=run)
 
@@ -45,38 +43,27 @@ def cmd_reconstructions(args) -> int:
     from ..paper import figure_reconstructions
 
     config = config_from_args(args, ReconstructConfig)
-    cells = 2 * len(PAPER_FIGURE_LAYERS)
-    return _run(args, config.iterations * cells, lambda cache, bar: figure_reconstructions(
-        args.image, args.style, config, cache_dir=cache, callback=bar))
+    return _run(args, lambda cache, show: figure_reconstructions(
+        args.image, args.style, config, cache_dir=cache, callback=show))
 
 
 def cmd_grid(args) -> int:
     from ..paper import figure_grid, grid_axes
 
     config = config_from_args(args, GridConfig)
-    depths, ratios = grid_axes(config)
-    return _run(args, config.iterations * len(depths) * len(ratios), lambda cache, bar: figure_grid(
-        args.content, args.style, config, cache_dir=cache, callback=bar))
+    grid_axes(config)  # bad rows or columns: one line before anything runs
+    return _run(args, lambda cache, show: figure_grid(args.content, args.style, config, cache_dir=cache, callback=show))
 
 
-def _run(args, total: int, job) -> int:
+def _run(args, job) -> int:
     output = check_output_path(args.output)
     cache = Path(f"{output}.cells")
-    bar = None if args.quiet else ProgressBar(total, desc=f"figure {args.kind}")
-    try:
-        sheet = job(cache, bar)
-    except KeyboardInterrupt:
-        _close(bar)
-        print(f"interrupted: finished cells are kept in {cache}; run the same command again to go on",
-              file=sys.stderr)
-        return 130
-    _close(bar)
-    save_image(sheet, output)
-    if not args.quiet:
-        print(f"wrote {output} ({sheet.width}x{sheet.height}; cells in {cache})", file=sys.stderr)
-    return 0
 
+    def write(sheet) -> str:
+        save_image(sheet, output)
+        return f"wrote {output} ({sheet.width}x{sheet.height}; cells in {cache})"
 
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()
+    def keep(cells) -> str:  # the finished cells are already in the cache
+        return f"{len(cells)} finished cell(s) kept in {cache}; run the same command again to go on"
+
+    return run_job(args, lambda show: job(cache, show), write, keep)

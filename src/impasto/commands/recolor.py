@@ -7,7 +7,7 @@ import sys
 from ..cli import add_config_options, config_from_args
 from ..config import RecolorConfig
 from ..errors import ImpastoError
-from ..imageio import check_output_path, open_image, pil_to_tensor, resize_pil, save_image, tensor_to_pil
+from ..imageio import check_output_path, open_image, pil_to_tensor, resize_to_tensor, save_image, tensor_to_pil
 
 ASPECT_TOLERANCE = 0.02
 
@@ -34,7 +34,7 @@ def cmd_recolor(args) -> int:
         out = color.match_color(x, pil_to_tensor(content), config.color_match)
     else:
         _check_aspect(args, stylised.size, content.size)
-        out = color.keep_chrominance(x, resize_pil(content, size=stylised.size), config.color_space)
+        out = color.keep_chrominance(x, resize_to_tensor(content, size=stylised.size), config.color_space)
     written = save_image(tensor_to_pil(out), output)
     print(f"wrote {written}", file=sys.stderr)
     return 0

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ..cli import _names, add_config_options, config_from_args, run_image_job
-from ..config import PAPER_STYLE_LAYERS, RECONSTRUCT_CONTENT_LAYER, ReconstructConfig
+from ..cli import add_config_options, add_run_options, config_from_args, image_writer, run_job
+from ..config import PAPER_STYLE_LAYERS, RECONSTRUCT_CONTENT_LAYER, ReconstructConfig, parse_names
 from ..imageio import check_output_path
-from ..progress import ProgressBar
 
 LAYER_NOTE = ("conv<n>_<m> is the response before the ReLU, relu<n>_<m> after it: the paper's "
               "'conv2_1' is relu2_1 here")
@@ -27,7 +26,7 @@ def add_parser(sub) -> None:
                          description=f"White noise -> a texture matching IMAGE's Gram matrices on --layers, at any "
                                      f"output size. {LAYER_NOTE}.")
     s.add_argument("image", help="the image whose texture is synthesised")
-    s.add_argument("--layers", type=_names, default=PAPER_STYLE_LAYERS,
+    s.add_argument("--layers", type=parse_names, default=PAPER_STYLE_LAYERS,
                    help=f"layers whose Gram matrices are matched, comma-separated, weighted equally "
                         f"(default: {','.join(PAPER_STYLE_LAYERS)})")
     _common(s, run=cmd_style)
@@ -35,7 +34,7 @@ def add_parser(sub) -> None:
 
 def _common(p, run) -> None:
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_config_options(p, ReconstructConfig)
     p.set_defaults(run=run)
 
@@ -43,19 +42,16 @@ def _common(p, run) -> None:
 def cmd_content(args) -> int:
     from ..paper import reconstruct_content
 
-    return _run(args, lambda config, bar: reconstruct_content(args.image, args.layer, config, callback=bar))
+    return _run(args, lambda config, show: reconstruct_content(args.image, args.layer, config, callback=show))
 
 
 def cmd_style(args) -> int:
     from ..paper import reconstruct_style
 
-    return _run(args, lambda config, bar: reconstruct_style(args.image, args.layers, config, callback=bar))
+    return _run(args, lambda config, show: reconstruct_style(args.image, args.layers, config, callback=show))
 
 
 def _run(args, job) -> int:
     config = config_from_args(args, ReconstructConfig)
     output = check_output_path(args.output)
-    bar = None if args.quiet else ProgressBar(config.iterations, desc=f"reconstruct {args.kind}")
-    return run_image_job(lambda: job(config, bar), output, bar, args.quiet)
-
-
+    return run_job(args, lambda show: job(config, show), image_writer(output), image_writer(output, interrupted=True))

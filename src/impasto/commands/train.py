@@ -4,12 +4,9 @@ with N DDP processes."""
 
 from __future__ import annotations
 
-import sys
-
-from ..cli import add_config_options, close_bar, config_from_args
+from ..cli import add_config_options, add_run_options, config_from_args, run_job
 from ..config import TrainConfig
 from ..imageio import check_writable
-from ..progress import ProgressBar
 
 
 def add_parser(sub) -> None:
@@ -21,36 +18,35 @@ def add_parser(sub) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="folder tree of training photos (e.g. MS-COCO)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.pt); OUTPUT.ckpt holds checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt exactly where it stopped")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     add_config_options(p, TrainConfig)
     p.set_defaults(run=cmd_train)
 
 
 def cmd_train(args) -> int:
-    from ..fast.train import Interrupted, Trainer, checkpoint_path, close_distributed, train
+    from ..fast.train import Trainer, close_distributed, train
 
     config = config_from_args(args, TrainConfig)
     output = check_writable(args.output, (".pt",), "model file")
     trainer = Trainer(config, args.styles, args.data, output)
     if args.resume:
         trainer.resume()
-    per_step = config.batch * trainer.world
-    show = not args.quiet and trainer.rank == 0
-    bar = ProgressBar(config.steps * per_step, desc="impasto train", unit="img",
-                      initial=trainer.step * per_step) if show else None
-    try:
-        model = train(trainer, callback=bar)
-    except Interrupted as stop:
-        close_distributed()
-        close_bar(bar)
-        if trainer.rank == 0:
-            print(f"interrupted at step {stop.args[0]}: model so far in {output}, "
-                  f"`--resume` continues from {checkpoint_path(output)}", file=sys.stderr)
-        return 130
-    close_bar(bar)
-    close_distributed()
-    if trainer.rank == 0 and not args.quiet:
+    if trainer.rank != 0:  # under torchrun, only the first process shows progress and speaks
+        args.quiet, args.progress = True, "bar"
+
+    def job(show):
+        try:
+            return train(trainer, callback=show)
+        finally:
+            close_distributed()
+
+    def write(model) -> str:  # train() wrote the model and the checkpoint
         skipped = len(trainer.data.skipped)
-        print(f"wrote {output} ({len(model.styles)} style(s), {trainer.step} steps, {trainer.seconds:.0f} s"
-              + (f"; skipped {skipped} unreadable file(s)" if skipped else "") + ")", file=sys.stderr)
-    return 0
+        return (f"wrote {output} ({len(model.styles)} style(s), {trainer.step} steps, {trainer.seconds:.0f} s"
+                + (f"; skipped {skipped} unreadable file(s)" if skipped else "") + ")")
+
+    def keep(saved) -> str:
+        return (f"at step {saved.step}: model so far in {saved.model}, `--resume` continues from "
+                f"{saved.checkpoint}")
+
+    return run_job(args, job, write, keep)

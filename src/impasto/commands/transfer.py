@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_config_options, config_from_args, run_image_job
+from ..cli import add_config_options, add_run_options, config_from_args, image_writer, run_job
 from ..config import TransferConfig
 from ..errors import ImpastoError
 from ..imageio import check_output_path, save_image
-from ..progress import ProgressBar
 
 
 def add_parser(sub) -> None:
@@ -17,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("content", help="content photo")
     p.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(p)
     p.add_argument("--save-every", type=int, default=0, metavar="N",
                    help="also write numbered intermediate images every N iterations")
     p.add_argument("--preset", metavar="NAME",
@@ -30,7 +29,7 @@ def add_parser(sub) -> None:
 def _intermediate_writer(output: Path, every: int):
     def write(progress):
         if progress.image is not None:
-            save_image(progress.image, output.with_name(f"{output.stem}_{progress.iteration:05d}{output.suffix}"))
+            save_image(progress.image, output.with_name(f"{output.stem}_{progress.done:05d}{output.suffix}"))
     return write if every > 0 else None
 
 
@@ -47,17 +46,15 @@ def config_of(args) -> TransferConfig:
 
 
 def cmd_transfer(args) -> int:
-    from ..transfer import transfer
+    from ..gatys import transfer
 
     config = config_of(args)
     output = check_output_path(args.output)
     if args.save_every < 0:
         raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
-    bar = None if args.quiet else ProgressBar(config.iterations)
-    callback = _chain(bar, _intermediate_writer(output, args.save_every))
-    return run_image_job(lambda: transfer(args.content, args.styles, config, callback=callback,
-                                          image_every=args.save_every), output, bar, args.quiet)
 
+    def job(show):
+        return transfer(args.content, args.styles, config, callback=_chain(show, _intermediate_writer(
+            output, args.save_every)), image_every=args.save_every)
 
-
-
+    return run_job(args, job, image_writer(output), image_writer(output, interrupted=True))

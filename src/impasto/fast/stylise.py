@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
+from ..config import FastConfig
 from ..errors import ImpastoError
+from ..imageio import open_image, pil_to_tensor, resize_to_tensor, save_image
+from ..job import Callback, Cancel, Reporter, ctrl_c_sets
 from ..runtime import resolve_device, resolve_precision
 from .model import FastModel, load_model, resolve_model_path
 
@@ -74,3 +79,48 @@ def check_size(image: torch.Tensor, source: str) -> None:
     h, w = image.shape[-2:]
     if min(h, w) < MIN_SIDE:
         raise ImpastoError(f"{source}: {w}x{h} is too small (at least {MIN_SIDE} pixels per side)")
+
+
+# ---------------------------------------------------------------- the job: many files, one pass each
+
+@dataclass
+class Stylised:
+    """What a run over files produced (also the ``partial`` of its :class:`Interrupted`)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)   # one line per input that could not be stylised
+
+
+def stylise_file(runner, config: FastConfig, mix: torch.Tensor, source: Path, target: Path) -> None:
+    """Read ``source``, stylise it (at ``--size``, colours as ``--color`` asks) and write ``target``."""
+    from .. import color
+
+    photo = open_image(source)
+    image = resize_to_tensor(photo, long_side=config.size) if config.size else pil_to_tensor(photo)
+    check_size(image, str(source))
+    out = runner(image, mix)
+    if config.color == "luminance":  # arXiv 1606.05897: the photo's chrominance under the result's luma
+        out = color.keep_chrominance(out, image, config.color_space)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_image(out, target)
+
+
+def stylise_files(runner, config: FastConfig, mix: torch.Tensor, pairs: list[tuple[Path, Path]],
+                  callback: Callback | None = None, cancel: Cancel | None = None) -> Stylised:
+    """Each ``(source, target)`` in turn, one Progress event (unit "img") per file. With several files
+    a bad one is skipped and named in ``skipped``; a single bad file raises its error. Setting
+    ``cancel`` (or Ctrl-C) raises :class:`Interrupted` with the files written so far."""
+    reporter, done = Reporter("fast", len(pairs), callback, unit="img"), Stylised()
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        for source, target in pairs:
+            cancel.check(lambda: done)
+            try:
+                stylise_file(runner, config, mix, source, target)
+                done.written.append(target)
+            except ImpastoError as exc:
+                if len(pairs) == 1:
+                    raise
+                done.skipped.append(str(exc))
+            reporter({}, source.name)
+    return done

@@ -27,10 +27,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..config import TrainConfig
-from ..errors import ImpastoError
-from ..imageio import atomic_write, load_image, open_image, resize_pil, save_image
+from ..errors import DivergedError, ImpastoError
+from ..imageio import atomic_write, load_image, open_image, resize_to_tensor, save_image
 from ..losses import total_variation
-from ..optimize import CtrlC
+from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from ..runtime import resolve_device, resolve_precision, set_threads
 from ..vgg import VGG19, check_layers
 from .data import PhotoBatches
@@ -42,16 +42,13 @@ PREVIEW_SIDE = 256
 
 
 @dataclass
-class TrainProgress:
-    """One progress event: images seen so far (the bar's unit), the step and the loss terms."""
+class Saved:
+    """What a stopped training run leaves (the ``partial`` of its :class:`Interrupted`): the step
+    reached, and the checkpoint (``--resume`` continues from it exactly) and model written then."""
 
-    iteration: int
     step: int
-    losses: dict
-
-
-class Interrupted(Exception):
-    """Ctrl-C during training; the checkpoint and the model so far have been written."""
+    checkpoint: Path
+    model: Path
 
 
 def batch_gram(features: torch.Tensor) -> torch.Tensor:
@@ -130,6 +127,9 @@ class Trainer:
         photos = self.data.batch(self.step).to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         terms = self.losses(photos, self.style_ids(self.step))
+        if not torch.isfinite(terms["total"]):  # nothing of this step is kept or written
+            raise DivergedError(f"training diverged at step {self.step + 1}: the loss is NaN or inf; "
+                                f"try a lower --lr, --style-weight or --content-weight")
         terms["total"].backward()
         self.optimizer.step()
         self.step += 1
@@ -188,7 +188,7 @@ class Trainer:
 
     def preview_photo(self) -> torch.Tensor:
         photo = open_image(self.config.preview) if self.config.preview else self.data.first_photo()
-        return resize_pil(photo, long_side=PREVIEW_SIDE)
+        return resize_to_tensor(photo, long_side=PREVIEW_SIDE)
 
 
 def close_distributed() -> None:
@@ -237,31 +237,33 @@ def validate(config: TrainConfig, styles) -> None:
         open_image(style)  # one clear line for a missing or unreadable style image
 
 
-def train(trainer: Trainer, callback=None) -> FastModel:
-    """Run ``trainer`` up to ``config.steps``; Ctrl-C saves a checkpoint and raises :class:`Interrupted`."""
+def train(trainer: Trainer, callback: Callback | None = None, cancel: Cancel | None = None) -> FastModel:
+    """Run ``trainer`` up to ``config.steps``, reporting images seen (Progress unit "img").
+
+    Setting ``cancel`` (or Ctrl-C) saves a checkpoint and the model so far and raises
+    :class:`Interrupted` whose ``partial`` is :class:`Saved`.
+    """
     c = trainer.config
     photo = trainer.preview_photo() if c.preview_every else None
     per_step = c.batch * trainer.world
-    try:
-        with CtrlC() as ctrl_c:
-            while trainer.step < c.steps:
-                if ctrl_c.pressed:  # a Ctrl-C swallowed by a finaliser (see optimize.CtrlC)
-                    raise KeyboardInterrupt
-                _one_step(trainer, c, per_step, photo, callback)
-    except KeyboardInterrupt:
-        trainer.save()
-        raise Interrupted(trainer.step) from None
+    reporter = Reporter("train", c.steps * per_step, callback, unit="img", done=trainer.step * per_step)
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        while trainer.step < c.steps:
+            if cancel.is_set():
+                trainer.save()
+                raise Interrupted(Saved(trainer.step, checkpoint_path(trainer.output), trainer.output))
+            _one_step(trainer, c, per_step, photo, reporter)
     trainer.save()
     return trainer.fast_model()
 
 
-def _one_step(trainer: Trainer, c: TrainConfig, per_step: int, photo, callback) -> None:
+def _one_step(trainer: Trainer, c: TrainConfig, per_step: int, photo, reporter: Reporter) -> None:
     """One training step, then the progress event, checkpoint and preview that fall due."""
     start = time.perf_counter()
     losses = trainer.train_step()
     trainer.seconds += time.perf_counter() - start
-    if callback is not None:
-        callback(TrainProgress(trainer.step * per_step, trainer.step, losses))
+    reporter(losses, f"step {trainer.step}/{c.steps}", units=per_step)
     if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
         trainer.save()
     if photo is not None and trainer.step % c.preview_every == 0:

@@ -1,7 +1,9 @@
-"""``impasto.transfer``: Gatys et al. style transfer, from images in to a PIL image out.
+"""Gatys et al. style transfer (``impasto.transfer``), from images in to a PIL image out.
 
-Data flow: images -> sizes per scale -> targets (once per scale, no autograd) -> objective ->
-optimisation loop -> next scale (upsampled) -> PIL image. Progress goes to ``callback``.
+Data flow: images -> pre-processed inputs (:mod:`impasto.control`) -> sizes per scale -> the
+objective of each scale (:func:`impasto.objective.build_objective`) -> optimisation loop
+(:mod:`impasto.optimize`) -> next scale (upsampled) -> PIL image. Progress and stopping follow the
+job model (:mod:`impasto.job`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,30 +20,11 @@ from PIL import Image
 from . import control, imageio
 from .config import INIT_MODES, NORMALIZATIONS, TransferConfig
 from .errors import ImpastoError
-from .objective import (REFERENCE_SIDE, Objective, content_scale, content_style_term, content_targets,
-                        content_term, layer_weights, tv_term)
-from .optimize import Interrupted, LoopSettings, Progress, _Stop, clock, run_loop
-from .runtime import resolve_device, resolve_precision, set_threads
-from .vgg import CONVOLUTIONS, VGG19, check_layers
-
-ImageLike = "str | os.PathLike | Image.Image"
-
-
-def as_pil(image) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return imageio._to_rgb(image)
-    if isinstance(image, (str, os.PathLike)):
-        return imageio.open_image(image)
-    raise ImpastoError(f"expected an image path or PIL image, got {type(image).__name__}")
-
-
-def load_network(config: TransferConfig, device: torch.device | None = None) -> VGG19:
-    """The frozen VGG-19 for ``config`` on its device and in its precision."""
-    device = device or resolve_device(config.device)
-    vgg = VGG19(config.weights, pooling=config.pooling, preprocess=config.preprocess).to(device)
-    vgg = vgg.set_precision(resolve_precision(config.precision, device), channels_last=True)
-    return vgg.set_convolution(config.convolution)
-
+from .job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
+from .objective import build_objective, layer_weights
+from .optimize import loop_settings, run_loop
+from .runtime import set_threads
+from .vgg import CONVOLUTIONS, VGG19, check_layers, load_network
 
 # ---------------------------------------------------------------- validation and sizes
 
@@ -127,13 +110,6 @@ def blend_weights(config: TransferConfig, n_styles: int) -> list[float]:
     return [b / sum(raw) for b in raw]
 
 
-def style_long_side(config: TransferConfig, out_long: int) -> int:
-    """The style is measured at ``--style-size`` (scaled with the output) or ``--style-scale`` × output."""
-    if config.style_size is not None:
-        return max(16, round(config.style_size * out_long / config.size))
-    return max(16, round(config.style_scale * out_long))
-
-
 # ---------------------------------------------------------------- start image
 
 def initial_image(config: TransferConfig, content: torch.Tensor, styles: Sequence[Image.Image],
@@ -148,7 +124,7 @@ def initial_image(config: TransferConfig, content: torch.Tensor, styles: Sequenc
     if config.init == "noisy-content":
         return config.noise_ratio * noise + (1 - config.noise_ratio) * content
     if config.init == "style":
-        return imageio.resize_pil(styles[0], size=(w, h))
+        return imageio.resize_to_tensor(styles[0], size=(w, h))
     return imageio.load_image(config.init, size=(w, h))
 
 
@@ -159,96 +135,56 @@ def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-# ---------------------------------------------------------------- objective per scale
-
-def pixels(size: tuple[int, int]) -> int:
-    return size[0] * size[1]
-
-
-def content_weight_scale(config: TransferConfig, size: tuple[int, int], photo_size: tuple[int, int]) -> float:
-    """The content loss's factor at a scale of ``size`` (width, height): every scale minimises the
-    objective of the full-size image (:func:`objective.content_scale`)."""
-    full = imageio.fit_long_side(photo_size, config.size)
-    reference = imageio.fit_long_side(photo_size, REFERENCE_SIDE)
-    return content_scale(config.normalization, pixels(size), pixels(full), pixels(reference))
-
-
-def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
-                    inputs: control.Plan, out_long: int) -> Objective:
-    """Targets for this scale (computed once, without autograd) and the weighted terms.
-
-    ``inputs`` are the pre-processed images (:func:`control.prepare`): their style targets are
-    blended Gram matrices, or guided ones per region when the photo has masks.
-    """
-    device = next(vgg.parameters()).device
-    size = (content.shape[-1], content.shape[-2])
-    style = control.style_targets(vgg, config, inputs, style_long_side(config, out_long), size)
-    c_targets = content_targets(vgg, content.to(device), config.content_layers)
-    s_targets, s_weights = style.targets, style.weights
-    terms = [
-        content_term(c_targets, layer_weights(config.content_layers, config.content_layer_weights, 1.0),
-                     config.alpha, config.normalization,
-                     scale=content_weight_scale(config, size, inputs.content.size)),
-        control.style_term(style, config.beta),
-        tv_term(config.tv_weight),
-    ]
-    if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
-        terms.append(content_style_term(vgg, content.to(device), s_targets, s_weights, config.content_style_weight))
-    return control.objective(vgg, terms, style, content.to(device))
-
-
-def loop_settings(config: TransferConfig) -> LoopSettings:
-    return LoopSettings(optimizer=config.optimizer, lr=config.lr, lbfgs_history=config.lbfgs_history,
-                        line_search=config.line_search, early_stop=config.early_stop,
-                        clamp=True)
-
-
 # ---------------------------------------------------------------- the job
 
-def transfer(content, styles, config: TransferConfig | None = None,
-             callback: Callable[[Progress], None] | None = None, image_every: int = 0,
-             network: VGG19 | None = None) -> Image.Image:
+def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
+             image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None) -> Image.Image:
     """Paint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image.
 
-    ``callback`` receives a :class:`Progress` each iteration, with the current image every
-    ``image_every`` iterations (0: never). Ctrl-C raises :class:`Interrupted` holding the latest
-    result; a diverging run raises :class:`DivergedError`.
+    ``callback`` receives a :class:`~impasto.job.Progress` each iteration, with the current image
+    every ``image_every`` iterations (0: never). Setting ``cancel`` (or Ctrl-C) raises
+    :class:`~impasto.job.Interrupted` whose ``partial`` is the latest result as a PIL image; a
+    diverging run raises :class:`DivergedError`.
     """
     config = config or TransferConfig()
     styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     validate(config, len(styles))
-    inputs = control.prepare(config, as_pil(content), styles, open_image=as_pil,
-                             blend=blend_weights(config, len(styles)), style_side=style_long_side(config, config.size))
-    content_img = inputs.content
+    inputs = control.prepare(config, imageio.as_pil(content), styles, open_image=imageio.as_pil,
+                             blend=blend_weights(config, len(styles)),
+                             style_side=control.style_long_side(config, config.size))
     set_threads()
     vgg = network or load_network(config)
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        return _walk_scales(vgg, config, inputs, Reporter("transfer", config.iterations, callback), image_every, cancel)
+
+
+def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: control.PreparedInputs, reporter: Reporter,
+                 image_every: int, cancel: Cancel) -> Image.Image:
+    """Each scale in turn, coarse to fine, each starting from the previous one's result upsampled."""
     device = next(vgg.parameters()).device
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     sides = scale_sides(config)
-    plan = split_iterations(config.iterations, sides)
-    final_size = imageio.fit_long_side(content_img.size, config.size)
-    start, done, image = clock(), 0, None
-    for k, (side, n_iter) in enumerate(zip(sides, plan)):
-        size = imageio.fit_long_side(content_img.size, side)
-        content_t = imageio.resize_pil(content_img, size=size)
-        objective = build_objective(vgg, config, content_t, inputs, side)
+    final_size = imageio.fit_long_side(inputs.content.size, config.size)
+    image = None
+    for k, (side, n_iter) in enumerate(zip(sides, split_iterations(config.iterations, sides))):
+        size = imageio.fit_long_side(inputs.content.size, side)
+        content = imageio.resize_to_tensor(inputs.content, size=size)
+        objective = build_objective(vgg, config, content, inputs, side)
         if image is None:
-            image = control.start(inputs, initial_image(config, content_t, inputs.real_styles, generator), content_t)
+            image = control.start(inputs, initial_image(config, content, inputs.real_styles, generator), content)
         else:
             image = upsample(image, size)
+        stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
 
-        def report(losses, current, k=k, size=size):
-            nonlocal done
-            done += 1
-            if callback is not None:
-                want = image_every > 0 and done % image_every == 0
-                callback(Progress(done, config.iterations, k, len(sides), size, losses, clock() - start,
-                                  current.clone().cpu() if want else None))
+        def report(losses, current, stage=stage):
+            want = image_every > 0 and (reporter.done + 1) % image_every == 0
+            reporter(losses, stage, current.clone().cpu() if want else None)
 
         try:
-            image = run_loop(objective, image.to(device), n_iter, loop_settings(config), report)
-        except _Stop as stop:
-            latest = control.finish(config, inputs, upsample(stop.image.cpu(), final_size))
+            image = run_loop(objective, image.to(device), n_iter, loop_settings(config), report, cancel)
+        except Interrupted as stop:
+            latest = control.finish(config, inputs, upsample(stop.partial.cpu(), final_size))
             raise Interrupted(imageio.tensor_to_pil(latest)) from None
     return imageio.tensor_to_pil(control.finish(config, inputs, upsample(image.cpu(), final_size)))

@@ -1,0 +1,140 @@
+"""The job model every long job shares: one progress event, one cancel token, one way to stop.
+
+Every job — ``transfer``, ``reconstruct``, the paper's ``figure`` sheets, ``audio``, ``train`` and
+``fast`` over many files — reports each unit of work (an iteration, a training step, an image) as one
+:class:`Progress`, checks one :class:`Cancel` token between units, and when the token is set raises
+:class:`Interrupted` holding its own partial result. The terminal bar, the ``--progress json`` lines
+and a web page consume the same events; Ctrl-C, a web page's stop button and a test's thread stop a
+job the same way: by setting the token. (One event for the terminal and the browser, as crowsonkb's
+style-transfer-pytorch feeds both; one logger for image and model optimisation, as pystiche.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class Progress:
+    """One unit of a job done: what the bar, the JSON lines and the web page show."""
+
+    job: str                       # "transfer", "reconstruct", "figure", "audio", "train", "fast"
+    done: int                      # units done so far (iterations, images), 1-based
+    total: int                     # units planned
+    stage: str                     # where in the job: "scale 2/3", "cell 4/20 (c) 1e-3", "step 1200/40000"
+    losses: dict[str, float]       # the loss terms and the weighted "total" (empty where there are none)
+    elapsed: float                 # seconds since the job started
+    eta: float | None              # seconds left at the rate so far (None before the rate is known)
+    unit: str = "it"               # what ``done`` counts: "it" (iterations) or "img" (images)
+    image: torch.Tensor | None = field(default=None, repr=False)  # (1, 3, H, W) in [0, 1] when asked for
+
+    def to_json(self) -> str:
+        """One JSON line (no image; a non-finite loss becomes null, as JSON has no NaN)."""
+        return json.dumps({"event": "progress", "job": self.job, "done": self.done, "total": self.total,
+                           "stage": self.stage, "unit": self.unit,
+                           "losses": {k: _finite(v) for k, v in self.losses.items()},
+                           "elapsed": round(self.elapsed, 3), "eta": None if self.eta is None else round(self.eta, 1)})
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+Callback = Callable[[Progress], None]
+
+
+class Interrupted(KeyboardInterrupt):
+    """A job stopped by its cancel token (Ctrl-C, a stop button); ``partial`` is the job's own partial
+    result: a PIL image (transfer, reconstruct), the finished cells (figure), an AudioResult (audio),
+    the checkpoint written (train), the files written (fast)."""
+
+    def __init__(self, partial: Any = None):
+        super().__init__("interrupted")
+        self.partial = partial
+
+    @property
+    def image(self):
+        """``partial`` under its name before version 0.2 (image jobs)."""
+        return self.partial
+
+
+class Cancel:
+    """A request to stop, safe to set from any thread (or a signal handler); jobs check it between
+    units of work and stop within one."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self, partial: Callable[[], Any]) -> None:
+        """Raise :class:`Interrupted` with ``partial()`` if a stop was asked for."""
+        if self._event.is_set():
+            raise Interrupted(partial())
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(cancel: Cancel):
+    """While a job runs in the main thread, Ctrl-C sets ``cancel`` (the job then stops after the unit
+    it is in, keeping its result); a second Ctrl-C interrupts at once. Elsewhere: nothing to do."""
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+
+    def handler(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Reporter:
+    """Counts a job's units and hands each one to ``callback`` as a :class:`Progress`.
+
+    ``done`` starts above 0 for a job that resumes (a training run, a figure with cached cells);
+    the time left is estimated from the units done in this run only.
+    """
+
+    def __init__(self, job: str, total: int, callback: Callback | None = None, unit: str = "it", done: int = 0):
+        self.job, self.total, self.callback, self.unit = job, total, callback, unit
+        self.done = self.first = done
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def eta(self) -> float | None:
+        ran = self.done - self.first
+        if ran <= 0:
+            return None
+        return max(0.0, self.elapsed() / ran * (self.total - self.done))
+
+    def __call__(self, losses: dict[str, float], stage: str = "", image: torch.Tensor | None = None,
+                 units: int = 1) -> None:
+        self.done += units
+        if self.callback is not None:
+            self.callback(Progress(self.job, self.done, self.total, stage, dict(losses), self.elapsed(),
+                                   self.eta(), self.unit, image))
+
+    def skip(self, units: int, stage: str) -> None:
+        """Units found already done (a cached figure cell): counted, but not in the rate."""
+        self.first += units
+        self({}, stage, units=units)
