@@ -67,6 +67,8 @@ class LBFGS:
         direction lowers the loss (a minimum, as far as it can tell)."""
         d = self.direction(g)
         slope = float(torch.vdot(g.flatten(), d.flatten()))
+        if slope == 0 and not self.pairs:  # a zero gradient: at a minimum (or a flat spot) already
+            return None
         if slope >= 0 and self.pairs:  # not a descent direction: forget the curvature, go downhill
             self.pairs.clear()
             return self.step(x, f, g, evaluate)
@@ -94,7 +96,8 @@ class LBFGS:
             if result is None:
                 t *= 0.1
             else:  # minimiser of the quadratic through f, the slope and the new value (section 3.5)
-                t = min(0.5 * t, max(0.1 * t, -slope * t * t / (2 * (result[0] - f - slope * t))))
+                curve = 2 * (result[0] - f - slope * t)
+                t = min(0.5 * t, max(0.1 * t, -slope * t * t / curve)) if curve > 0 else 0.1 * t
         if best is None or not self.search:
             return best
         while tries < MAX_TRIES and float(torch.vdot(best[2].flatten(), d.flatten())) < CURVATURE * slope:
