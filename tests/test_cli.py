@@ -30,7 +30,7 @@ def _bad_inputs(tmp_path, small_images):
         "not image": ([tmp_path / "text.jpg", s], "text.jpg: not an image"),
         "truncated": ([c, tmp_path / "cut.jpg"], "cut.jpg: unreadable or truncated"),
         "layer": ([c, s, "--style-layers", "relu1_1,relu9_9"], "unknown layer 'relu9_9'"),
-        "value": ([c, s, "--size", "-5"], "--size must be positive"),
+        "value": ([c, s, "--size", "-5"], "--size must be from 16 to 65536, got -5"),
         "type": ([c, s, "--iterations", "many"], "invalid int value"),
         "choice": ([c, s, "--optimizer", "sgd"], "invalid choice"),
         "init": ([c, s, "--init", tmp_path / "nofile.png"], "--init must be one of"),

@@ -28,6 +28,7 @@ import torch
 
 from impasto.errors import DivergedError
 from impasto.job import Cancel, Interrupted
+from impasto.pyramid import GAIN, LaplacianImage, auto_levels
 from impasto.optimize import (EARLY_STOP_WINDOW, FIRST_MOVE, MAX_RESTARTS, PIXEL_SCALE, Loop, LoopSettings,
                               loop_settings, run_loop)
 
@@ -84,9 +85,10 @@ class Quadratic:
         return self.images[i], losses[i]
 
 
-def settings(optimizer="lbfgs", lr=None, line_search=False, early_stop=0.0, clamp=True, history=10) -> LoopSettings:
+def settings(optimizer="lbfgs", lr=None, line_search=False, early_stop=0.0, clamp=True, history=10,
+             levels=1) -> LoopSettings:
     config = SimpleNamespace(optimizer=optimizer, lr=lr, lbfgs_history=history, line_search=line_search,
-                             early_stop=early_stop)
+                             early_stop=early_stop, laplacian_levels=levels)
     return loop_settings(config, clamp=clamp)
 
 
@@ -111,7 +113,7 @@ def steps(loop: Loop, objective: Quadratic, n: int) -> list[int]:
 
 def test_loop_settings_come_from_the_config_and_fixed_values_win():
     config = SimpleNamespace(optimizer="adam", lr=3.0, lbfgs_history=7, line_search=True, early_stop=1e-4,
-                             unrelated="ignored")
+                             laplacian_levels=1, unrelated="ignored")
     s = loop_settings(config, clamp=False)
     assert s == LoopSettings("adam", 3.0, 7, True, 1e-4, False, PIXEL_SCALE, FIRST_MOVE)
     s = loop_settings(config, optimizer="lbfgs", line_search=False)
@@ -340,7 +342,7 @@ def test_cancel_from_another_thread_stops_within_one_iteration():
     cancel, at_set = Cancel(), []
 
     def stop_soon():
-        while len(f.images) < 10:
+        while len(f.images) < 10 and not cancel.is_set():  # (set by the finally below if the run failed)
             time.sleep(0.001)
         cancel.set()
         at_set.append(len(f.images))
@@ -385,3 +387,37 @@ def test_clamping_keeps_the_image_in_the_box_and_finds_the_box_minimum(optimizer
     f = Quadratic(a, t)
     out = run_loop(f, start(), iterations, settings(optimizer, lr=ADAM_LR, clamp=False))
     assert max_error(out, t) < 1e-3                             # unclamped: the target, outside the box
+
+
+# ---------------------------------------------------------------------------------------------- Laplacian pyramid
+
+@pytest.mark.parametrize("shape", [(1, 3, 4, 5), (1, 3, 37, 50), (1, 1, 16, 16)])
+def test_laplacian_start_composes_to_the_image_exactly(shape):
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(1)) * PIXEL_SCALE
+    pyramid = LaplacianImage(image.shape, 4)
+    assert torch.equal(pyramid.compose(pyramid.start(image)), image)
+    assert pyramid.shapes[1] == ((shape[2] + 1) // 2, (shape[3] + 1) // 2)
+
+
+def test_laplacian_coarse_level_moves_whole_regions():
+    """A unit on the coarsest level moves every pixel under it, by gain^k (the preconditioning)."""
+    pyramid = LaplacianImage((1, 1, 8, 8), 4)
+    v = torch.zeros(sum(pyramid.sizes))
+    v[-1] = 1.0  # the single 1x1 pixel of level 3
+    assert torch.allclose(pyramid.compose(v), torch.full((1, 1, 8, 8), GAIN ** 3))
+
+
+def test_auto_levels_halve_down_to_64_px():
+    assert [auto_levels(s) for s in (32, 64, 127, 128, 512, 1024, 2048)] == [1, 1, 1, 2, 4, 5, 6]
+
+
+def test_lbfgs_over_the_pyramid_minimises_the_quadratic_and_stays_in_range():
+    a, t, _ = clamped_problem()
+    f = Quadratic(a, t)
+    loop = Loop(f, start(), settings(levels=3))
+    assert loop.pyramid is not None and loop.lbfgs.bounds is None  # the range is kept in the image
+    for _ in range(80):
+        loop.step()
+    out = loop.finish()
+    assert all(float(im.min()) >= 0 and float(im.max()) <= 1 for im in f.images)
+    assert max_error(out, t.clamp(0, 1)) < 2e-3

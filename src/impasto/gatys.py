@@ -18,18 +18,20 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import control, imageio
-from .config import INIT_MODES, NORMALIZATIONS, TransferConfig
+from .config import INIT_MODES, NORMALIZATIONS, TransferConfig, check_options
 from .errors import ImpastoError
 from .job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from .objective import build_objective, layer_weights
 from .optimize import loop_settings, run_loop
-from .runtime import set_threads
-from .vgg import CONVOLUTIONS, VGG19, check_layers, load_network
+from .runtime import check_image_memory, set_threads
+from .vgg import CONVOLUTIONS, VGG19, check_layers, deepest, load_network, min_side
 
 # ---------------------------------------------------------------- validation and sizes
 
 def validate(config: TransferConfig, n_styles: int) -> None:
-    """Reject bad option values with one line each, before any work."""
+    """Reject bad option values with one line each, before any work: every option in its type and
+    range (:func:`impasto.config.check_options`), then what depends on several of them."""
+    check_options(config)
     check_layers(config.content_layers)
     check_layers(config.style_layers)
     for name, value, allowed in (("normalization", config.normalization, NORMALIZATIONS),
@@ -38,19 +40,13 @@ def validate(config: TransferConfig, n_styles: int) -> None:
             raise ImpastoError(f"--{name} must be one of {', '.join(allowed)}, not '{value}'")
     layer_weights(config.content_layers, config.content_layer_weights, 1.0)
     layer_weights(config.style_layers, config.style_layer_weights, 1.0)
-    positive = {"size": config.size, "style_scale": config.style_scale, "ratio": config.ratio}
-    if config.style_size is not None:
-        positive["style_size"] = config.style_size
-    for name, value in positive.items():
-        if not value > 0:
-            raise ImpastoError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if not 0 <= config.content_style_weight < config.beta:  # seed 000's γ: see objective.content_style_term
-        raise ImpastoError(f"--content-style-weight must be at least 0 and below the style weight "
-                           f"beta = {config.beta:g}, got {config.content_style_weight:g}")
-    if config.iterations < 0:
-        raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
-    if not 0 <= config.noise_ratio <= 1:
-        raise ImpastoError(f"--noise-ratio must be between 0 and 1, got {config.noise_ratio}")
+    if not math.isfinite(config.beta):
+        raise ImpastoError(f"--ratio {config.ratio:g} makes the style weight alpha/ratio infinite; give a larger --ratio")
+    if 0 < config.content_style_weight and not config.content_style_weight < config.beta:  # seed 000's γ
+        raise ImpastoError(f"--content-style-weight must be below the style weight beta = {config.beta:g}, "
+                           f"got {config.content_style_weight:g}")
+    if config.laplacian_levels > 1 and config.optimizer != "lbfgs":
+        raise ImpastoError("--laplacian-levels above 1 needs --optimizer lbfgs (0, auto, means the pixels with Adam)")
     if config.init not in INIT_MODES and not Path(config.init).is_file():
         raise ImpastoError(f"--init must be one of {', '.join(INIT_MODES)} or an image file; "
                            f"{config.init}: file not found")
@@ -110,6 +106,35 @@ def blend_weights(config: TransferConfig, n_styles: int) -> list[float]:
     return [b / sum(raw) for b in raw]
 
 
+def _name(image) -> str:
+    return "the image given" if isinstance(image, Image.Image) else str(image)
+
+
+def check_sizes(config: TransferConfig, inputs: control.PreparedInputs, content_name: str,
+                style_names: Sequence[str]) -> None:
+    """Every image at every scale large enough for the deepest layer it passes through (VGG-19's
+    poolings halve it four or five times): one line naming the file, the size and what to change."""
+    used = {l for layers, s in zip(inputs.layers, inputs.styles) if s is not None for l in layers}
+    result_layers = set(config.content_layers) | used  # the result passes through every layer
+    need = min_side(result_layers)
+    for side in scale_sides(config):
+        at = "--size" if side == config.size else f"its {side} px scale"
+        w, h = imageio.fit_long_side(inputs.content.size, side)
+        if min(w, h) < need:
+            raise ImpastoError(f"{content_name}: {w}x{h} px at {at}; {deepest(result_layers)} needs a short side of "
+                               f"at least {need} px (a larger --size{'' if len(scale_sides(config)) == 1 else ' or fewer --scales'}, or a less elongated image)")
+        for i, style in enumerate(inputs.styles):
+            if style is None:
+                continue
+            sw, sh = imageio.fit_long_side(style.size, control.style_side(control.style_long_side(config, side),
+                                                                          inputs.scales[i]))
+            if min(sw, sh) < min_side(inputs.layers[i]):
+                raise ImpastoError(f"{style_names[i]}: measured at {sw}x{sh} px at {at}; "
+                                   f"{deepest(inputs.layers[i])} needs a short side of at least "
+                                   f"{min_side(inputs.layers[i])} px (a larger --style-scale, --style-size or "
+                                   f"--style-scales)")
+
+
 # ---------------------------------------------------------------- start image
 
 def initial_image(config: TransferConfig, content: torch.Tensor, styles: Sequence[Image.Image],
@@ -152,6 +177,8 @@ def transfer(content, styles, config: TransferConfig | None = None, callback: Ca
     inputs = control.prepare(config, imageio.as_pil(content), styles, open_image=imageio.as_pil,
                              blend=blend_weights(config, len(styles)),
                              style_side=control.style_long_side(config, config.size))
+    check_sizes(config, inputs, _name(content), [_name(s) for s in styles])
+    check_image_memory(config, imageio.fit_long_side(inputs.content.size, config.size), "the output", "--size")
     set_threads()
     vgg = network or load_network(config)
     cancel = cancel or Cancel()

@@ -23,6 +23,7 @@ from .errors import ImpastoError
 MAX_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
+TEMP_PREFIX = ".impasto-"  # temporary files beside an output: short, so any legal output name has room
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
@@ -115,27 +116,74 @@ def resize_to_tensor(img: Image.Image, long_side: int | None = None, size: tuple
     return pil_to_tensor(img)
 
 
-def check_writable(path: str | os.PathLike, suffixes, kind: str = "output") -> Path:
-    """Fail before any work if ``path``'s extension is not one of ``suffixes`` or its folder is missing."""
+def check_writable(path: str | os.PathLike, suffixes, kind: str = "output", inputs=()) -> Path:
+    """Fail before any work — not after a long run — if ``path`` cannot be written: a wrong extension,
+    a folder, a missing folder or one under a file, a name too long for the file system, a folder
+    where nothing can be written (tried with the temporary file :func:`atomic_write` will use), or one
+    of the job's ``inputs`` (it would be overwritten)."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ImpastoError(f"{path}: {kind} must end in {', '.join(suffixes)}")
+    _check_name(path)
     if path.is_dir():
         raise ImpastoError(f"{path}: is a folder")
-    if not path.parent.exists():
-        raise ImpastoError(f"{path}: output folder {path.parent} does not exist")
+    _check_folder(path)
+    for given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            raise ImpastoError(f"{path}: is also an input; writing it would destroy {given} — choose another output")
     return path
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """An image output: .png, .jpg, .jpeg or .webp in an existing folder."""
-    return check_writable(path, tuple(FORMATS))
+def _check_name(path: Path) -> None:
+    folder = next((p for p in [path.parent, *path.parent.parents] if _is_dir(p)), Path("."))
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        name_max = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ImpastoError(f"{path}: the name {part[:24]}… is {len(os.fsencode(part))} bytes, longer than "
+                               f"this file system allows ({name_max})")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _check_folder(path: Path) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        above = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise ImpastoError(f"{path}: {above} is a file, not a folder")
+        raise ImpastoError(f"{path}: output folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix or ".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ImpastoError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(path: str | os.PathLike, inputs=()) -> Path:
+    """An image output: .png, .jpg, .jpeg or .webp, writable, and none of ``inputs``."""
+    return check_writable(path, tuple(FORMATS), inputs=inputs)
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix or ".tmp", dir=path.parent or ".")
     os.close(fd)
     try:
         write(tmp)

@@ -18,6 +18,7 @@ from .errors import DivergedError
 from .job import Cancel
 from .lbfgs import LBFGS
 from .objective import Objective
+from .pyramid import LaplacianImage, auto_levels
 
 EARLY_STOP_WINDOW = 20
 MAX_RESTARTS = 5  # non-finite steps survived (by restarting from the best image) before giving up
@@ -39,15 +40,16 @@ class LoopSettings:
     lbfgs_history: int
     line_search: bool
     early_stop: float
-    clamp: bool             # keep the variable in [0, scale] (images)
+    clamp: bool             # keep the image in [0, scale]
     scale: float = PIXEL_SCALE       # the optimiser's units per unit of the objective's input
     first_move: float = FIRST_MOVE
+    laplacian_levels: int = 1  # L-BFGS over a Laplacian pyramid's levels (impasto.pyramid); 1: pixels, 0: auto
 
 
 def loop_settings(config, *, clamp: bool = True, **fixed) -> LoopSettings:
     """The optimiser settings of a job's ``config`` (TransferConfig, ReconstructConfig, GridConfig,
     AudioConfig); ``fixed`` gives those a job does not offer as options (audio: L-BFGS only)."""
-    names = ("optimizer", "lr", "lbfgs_history", "line_search", "early_stop")
+    names = ("optimizer", "lr", "lbfgs_history", "line_search", "early_stop", "laplacian_levels")
     return LoopSettings(**{n: fixed[n] if n in fixed else getattr(config, n) for n in names}, clamp=clamp)
 
 
@@ -75,23 +77,37 @@ class Loop:
         self.last_report: dict[str, float] = {}
         self.restarts = 0
         self.converged = False
+        self.pyramid = None
         if settings.optimizer == "lbfgs":
             bounds = (0.0, settings.scale) if settings.clamp else None
+            levels = settings.laplacian_levels or auto_levels(max(image.shape[-2:]))
+            if levels > 1:  # the variable is the pyramid; the image is kept in range in pixels()
+                self.pyramid, bounds = LaplacianImage(image.shape, levels), None
+                self.x = self.pyramid.start(self.x)
             self.lbfgs = LBFGS(settings.lbfgs_history, settings.first_move, bounds, settings.line_search)
             self.current = None  # (loss, gradient, report) at self.x once evaluated
         else:
             self.x.requires_grad_(True)
             self.optimizer = make_optimizer(self.x, settings)
 
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The image (optimiser units) of the variable ``x``: ``x`` itself, or the pyramid's
+        composition kept in range (the objective then sees only valid images)."""
+        if self.pyramid is None:
+            return x
+        image = self.pyramid.compose(x)
+        return image.clamp(0, self.settings.scale) if self.settings.clamp else image
+
     def evaluate(self, x: torch.Tensor):
         """``(loss, gradient, report)`` at ``x`` (optimiser units), or None where the loss is not finite."""
         x = x.detach().requires_grad_(True)
-        loss, report = self.objective(x / self.settings.scale)
+        image = self.pixels(x)
+        loss, report = self.objective(image / self.settings.scale)
         if not math.isfinite(report["total"]):
             return None
         loss.backward()
         if report["total"] < self.best_loss:
-            self.best_loss, self.best_image = report["total"], x.detach() / self.settings.scale
+            self.best_loss, self.best_image = report["total"], image.detach() / self.settings.scale
         return report["total"], x.grad, report
 
     def step(self) -> dict[str, float]:
@@ -165,7 +181,8 @@ class Loop:
 
     def image(self) -> torch.Tensor:
         """The current pixels as ``(1, 3, H, W)`` in [0, 1] (a copy)."""
-        return self.x.detach() / self.settings.scale
+        with torch.no_grad():
+            return self.pixels(self.x.detach()) / self.settings.scale
 
 
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,

@@ -23,14 +23,14 @@ import torch
 from PIL import Image
 
 from . import imageio
-from .config import PAPER_FIGURE_LAYERS, GridConfig, ReconstructConfig
+from .config import PAPER_FIGURE_LAYERS, GridConfig, ReconstructConfig, check_options
 from .errors import ImpastoError
 from .job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from .objective import Objective, Term, content_targets, content_term, style_targets, style_term
 from .optimize import loop_settings, run_loop
-from .runtime import set_threads
+from .runtime import check_image_memory, set_threads
 from .sheet import Cell, contact_sheet
-from .vgg import VGG19, check_layers, load_network
+from .vgg import VGG19, check_layers, load_network, min_side
 
 MIN_SIDE = 16          # relu5_1 sits after four 2×2 poolings: 16 px leave it one position
 LETTERS = "abcde"      # the paper's panel letters, by number of style layers / content layer depth
@@ -59,18 +59,19 @@ def ratio_label(ratio: float) -> str:
 
 
 def _check_run(config) -> None:
+    check_options(config)
     if config.size < MIN_SIDE:
         raise ImpastoError(f"--size must be at least {MIN_SIDE} px, got {config.size}")
     if config.iterations < 0:
         raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
 
 
-def fit(image: Image.Image, long_side: int, name: str) -> tuple[int, int]:
-    """(w, h) of ``image`` at ``long_side``; refuses shapes too thin for the deepest layer."""
+def fit(image: Image.Image, long_side: int, name: str, need: int = MIN_SIDE) -> tuple[int, int]:
+    """(w, h) of ``image`` at ``long_side``; refuses shapes too thin for the deepest layer (``need``)."""
     w, h = imageio.fit_long_side(image.size, long_side)
-    if min(w, h) < MIN_SIDE:
+    if min(w, h) < need:
         raise ImpastoError(f"{name}: {w}x{h} px at --size {long_side}; its short side must be at least "
-                           f"{MIN_SIDE} px (try a larger --size)")
+                           f"{need} px here (try a larger --size)")
     return w, h
 
 
@@ -119,12 +120,12 @@ def _network(config, network: VGG19 | None) -> tuple[VGG19, torch.device]:
     return vgg, next(vgg.parameters()).device
 
 
-def _measured(image, long_side: int) -> torch.Tensor:
+def _measured(image, long_side: int, need: int = MIN_SIDE) -> torch.Tensor:
     """An input (path or PIL image) as ``(1, 3, H, W)`` at ``long_side``: read and checked before
     the network is loaded, so bad input fails at once."""
     pil = imageio.as_pil(image)
     name = str(image) if not isinstance(image, Image.Image) else "image"
-    return imageio.resize_to_tensor(pil, size=fit(pil, long_side, name))
+    return imageio.resize_to_tensor(pil, size=fit(pil, long_side, name, need))
 
 
 # ---------------------------------------------------------------- figure 1, one panel at a time
@@ -140,7 +141,8 @@ def reconstruct_content(image, layer: str, config: ReconstructConfig | None = No
     config = config or ReconstructConfig()
     check_layers([layer])
     _check_run(config)
-    photo = _measured(image, config.size)
+    photo = _measured(image, config.size, max(MIN_SIDE, min_side([layer])))
+    check_image_memory(config, (photo.shape[-1], photo.shape[-2]), "the reconstruction", "--size")
     vgg, device = _network(config, network)
     photo = photo.to(device)
     term = content_term(content_targets(vgg, photo, [layer]), [1.0], 1.0)
@@ -162,6 +164,7 @@ def reconstruct_style(image, layers: Sequence[str], config: ReconstructConfig | 
     _check_run(config)
     painting = _measured(image, config.size)
     w, h = texture_shape(config, (painting.shape[-1], painting.shape[-2]))
+    check_image_memory(config, (w, h), "the texture", "--texture-size side")
     vgg, device = _network(config, network)
     painting = painting.to(device)
     term = style_term(style_targets(vgg, [painting], [1.0], layers), [1.0 / len(layers)] * len(layers), 1.0)
@@ -280,6 +283,8 @@ def figure_reconstructions(image, style=None, config: ReconstructConfig | None =
     photo = _measured(image, config.size)
     painting = photo if style is None else _measured(style, config.size)
     w, h = texture_shape(config, (painting.shape[-1], painting.shape[-2]))
+    check_image_memory(config, (w, h), "a style panel", "--texture-size side")
+    check_image_memory(config, (photo.shape[-1], photo.shape[-2]), "a content panel", "--size")
     vgg, device = _network(config, network)
     photo, painting = photo.to(device), painting.to(device)
     jobs = _content_jobs(vgg, photo, config) + _style_jobs(vgg, painting, (1, 3, h, w), config)
@@ -339,8 +344,9 @@ def figure_grid(content, style, config: GridConfig | None = None, cache_dir: str
     config = config or GridConfig()
     depths, ratios = grid_axes(config)
     _check_run(config)
-    photo = _measured(content, config.size)
+    photo = _measured(content, config.size, max(MIN_SIDE, min_side([*config.content_layers, *PAPER_FIGURE_LAYERS[:max(depths)]])))
     painting = _measured(style, config.size)  # the style at the cell's long side
+    check_image_memory(config, (photo.shape[-1], photo.shape[-2]), "a cell", "--size")
     vgg, device = _network(config, network)
     photo, painting = photo.to(device), painting.to(device)
     c_targets = content_targets(vgg, photo, config.content_layers)

@@ -79,7 +79,11 @@ def config_for(name: str | None, user_file: str | os.PathLike | None = None,
                base: TransferConfig | None = None) -> TransferConfig:
     """``base`` (default: the defaults) with the preset's options applied; ``None``: no preset."""
     base = base or TransferConfig()
-    return base if name is None else base.replace(**get(name, user_file).options)
+    if name is None:
+        if user_file is not None:
+            available(user_file)  # a file given is read and checked even when no preset is picked
+        return base
+    return base.replace(**get(name, user_file).options)
 
 
 # ---------------------------------------------------------------- option values

@@ -96,3 +96,59 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
     except (OSError, AttributeError):
         return False
+
+
+# ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
+
+BASE_BYTES = 2**30  # the process with PyTorch and the network loaded
+# Peak resident bytes per output pixel of a Gatys job (forward and backward of VGG-19 to relu5_1 with
+# the activations kept for the backward pass, the style image at the same size). Measured peaks of
+# `impasto transfer` on this project's CPU machine at 256, 512 and 1024 px lie on a line of
+# 4000 B/px (fp32) and 3040 B/px (bf16) above ~1 GB; 10 % added (tests/test_validate.py checks it).
+IMAGE_BYTES_PER_PIXEL = {"fp32": 4400, "bf16": 3350}
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still give this process (Linux MemAvailable plus what it holds), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        free = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+    import resource
+
+    return free + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def image_job_bytes(pixels: int, precision: str = "fp32") -> int:
+    """Estimated peak memory of optimising an image of ``pixels`` through VGG-19 (CPU)."""
+    return BASE_BYTES + IMAGE_BYTES_PER_PIXEL.get(precision, IMAGE_BYTES_PER_PIXEL["fp32"]) * pixels
+
+
+def check_memory(needed: int, what: str, advice: str) -> None:
+    """One line, before any work, when ``needed`` bytes exceed what this machine has free."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise ImpastoError(f"{what} needs about {needed / 2**30:.1f} GiB of memory and {free / 2**30:.1f} GiB "
+                           f"are free; {advice}")
+
+
+def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
+    """The long side, scaled from ``side`` (``pixels`` at that side), whose estimate fits in free memory."""
+    free = available_memory() or 0
+    per_pixel = IMAGE_BYTES_PER_PIXEL.get(precision, IMAGE_BYTES_PER_PIXEL["fp32"])
+    room = max(0, free - BASE_BYTES) / per_pixel
+    return max(16, int(side * (room / max(pixels, 1)) ** 0.5))
+
+
+def check_image_memory(config, shape: tuple[int, int], what: str, option: str) -> None:
+    """Refuse, before any work, an image of ``shape`` (w, h) that a job of ``config`` (its device and
+    precision) could not optimise in this machine's free memory; ``option`` is what sets its size."""
+    device = resolve_device(config.device)
+    if device.type != "cpu":
+        return
+    precision = resolve_precision(config.precision, device)
+    w, h = shape
+    check_memory(image_job_bytes(w * h, precision), f"{what} ({w}x{h} px)",
+                 f"the largest {option} that fits is about {largest_side(max(w, h), w * h, precision)}")

@@ -60,6 +60,18 @@ def check_layers(names: Iterable[str]) -> list[str]:
     return names
 
 
+def min_side(layers: Iterable[str]) -> int:
+    """The smallest image side that leaves every layer of ``layers`` at least one position: a layer
+    behind k 2×2 poolings needs 2^k pixels (relu4_2: 8, relu5_1: 16, pool5: 32)."""
+    def poolings(name: str) -> int:
+        return sum(1 for layer in LAYERS[:LAYER_INDEX[name] + 1] if layer.startswith("pool"))
+    return max((2 ** poolings(name) for name in layers), default=1)
+
+
+def deepest(layers: Iterable[str]) -> str:
+    return max(layers, key=LAYER_INDEX.__getitem__)
+
+
 class VGG19(nn.Module):
     """Frozen VGG-19 feature network returning a dict of the requested layers."""
 

@@ -80,9 +80,9 @@ def normalise_peak(x: torch.Tensor, peak: float = OUTPUT_PEAK) -> torch.Tensor:
     return x * (peak / top) if top > 0 else x.clone()
 
 
-def check_audio_output(path: str | os.PathLike) -> Path:
-    """Fail before any work if the output's format is unknown or its folder is missing."""
-    return check_writable(path, FORMATS, "output")
+def check_audio_output(path: str | os.PathLike, inputs=()) -> Path:
+    """Fail before any work if the output's format is unknown, it cannot be written or it is an input."""
+    return check_writable(path, FORMATS, "output", inputs)
 
 
 def save_audio(x: torch.Tensor, sample_rate: int, path: str | os.PathLike) -> Path:

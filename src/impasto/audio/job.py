@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import AUDIO_INIT_MODES, AudioConfig
+from ..config import AUDIO_INIT_MODES, AudioConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..objective import Term
 from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from ..optimize import loop_settings, run_loop
-from ..runtime import resolve_device, set_threads
+from ..runtime import BASE_BYTES, check_memory, resolve_device, set_threads
 from . import spectral
 from .files import load_audio, match_channels, normalise_peak
 from .network import RandomNet, content_loss, gram, style_loss
@@ -46,6 +46,7 @@ class AudioResult:
 
 def validate(config: AudioConfig, with_content: bool) -> None:
     """Reject bad option values with one line each, before any work."""
+    check_options(config)
     at_least_one = {"sample_rate": config.sample_rate, "n_fft": config.n_fft, "filters": config.filters,
                     "kernel_width": config.kernel_width, "lbfgs_history": config.lbfgs_history}
     for name, value in at_least_one.items():
@@ -69,6 +70,17 @@ def validate(config: AudioConfig, with_content: bool) -> None:
     if not with_content and not config.seconds * config.sample_rate >= min_samples(config):
         raise ImpastoError(f"--seconds must be at least {min_samples(config) / config.sample_rate:.2f} "
                            f"with these STFT and kernel sizes, got {config.seconds}")
+
+
+def check_audio_memory(config: AudioConfig, channels: int, length: int, device: torch.device) -> None:
+    """Refuse, before any work, a clip whose spectrogram and feature maps cannot fit in free memory:
+    per frame and channel about 6 copies of the bins and 4 of the filters' responses (float32)."""
+    if device.type != "cpu":
+        return
+    frames = 1 + length // config.hop
+    needed = BASE_BYTES + 4 * channels * (frames * (6 * (config.n_fft // 2 + 1) + 4 * config.filters) + 4 * length)
+    check_memory(needed, f"{length / config.sample_rate:.0f} s of audio at these settings",
+                 "try fewer --seconds, fewer --filters or a larger --hop")
 
 
 def min_samples(config: AudioConfig) -> int:
@@ -141,7 +153,7 @@ def optimise(objective: SpectrogramObjective, start: torch.Tensor, config: Audio
     returns the best ``θ``. ``θ`` is unbounded, so it is not clamped; in the loop's units (×255, as
     images) the first L-BFGS step moves the steepest entry of ``θ`` by ``first_move`` / 255."""
     reporter = Reporter("audio", config.iterations, callback)
-    settings = loop_settings(config, clamp=False, optimizer="lbfgs", lr=None, early_stop=0.0)
+    settings = loop_settings(config, clamp=False, optimizer="lbfgs", lr=None, early_stop=0.0, laplacian_levels=1)
     try:
         return run_loop(objective, start, config.iterations, settings, lambda losses, x: reporter(losses), cancel)
     except DivergedError:
@@ -188,6 +200,7 @@ def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioC
     validate(config, content is not None)
     device = resolve_device(config.device)
     length = content.shape[-1] if content is not None else round(config.seconds * config.sample_rate)
+    check_audio_memory(config, style.shape[0], length, device)
     spec = input_spectrograms(style, content, config)
     channels, n_bins = spec["style"].shape[:2]
     net = network or RandomNet(n_bins, config.filters, config.kernel_width, config.seed).to(device)

@@ -14,9 +14,10 @@ from ..imageio import atomic_write, check_writable
 PLOT_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 
 
-def check_plot_output(path: str | os.PathLike) -> Path:
-    """Fail before any work if matplotlib cannot write this kind of file or the folder is missing."""
-    return check_writable(path, PLOT_FORMATS, "plot")
+def check_plot_output(path: str | os.PathLike, inputs=()) -> Path:
+    """Fail before any work if matplotlib cannot write this kind of file, or it cannot be written, or
+    it is an input."""
+    return check_writable(path, PLOT_FORMATS, "plot", inputs)
 
 
 def spectrogram_figure(panels: Sequence[tuple[str, torch.Tensor]], sample_rate: int, hop: int):

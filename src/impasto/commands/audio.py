@@ -62,7 +62,7 @@ def cmd_audio(args) -> int:
 
     content, style = _inputs(args)
     config = config_from_args(args, AudioConfig)
-    output = check_audio_output(args.output)
-    plot = None if args.plot is None else check_plot_output(args.plot)
+    output = check_audio_output(args.output, (content, style))
+    plot = None if args.plot is None else check_plot_output(args.plot, (content, style, output))
     return run_job(args, lambda show: audio_transfer(content, style, config, callback=show),
                    _writer(config, output, plot), _writer(config, output, plot, interrupted=True))

@@ -24,7 +24,7 @@ def cmd_export(args) -> int:
     from ..fast.model import load_model
     from ..fast.onnx import export_onnx
 
-    output = check_writable(args.output, (".onnx",))
+    output = check_writable(args.output, (".onnx",), inputs=(args.model,))
     model = load_model(args.model)
     written = export_onnx(model, output, opset=args.opset)
     print(f"wrote {written} (width {model.net.width:g}, styles: {', '.join(model.styles)})", file=sys.stderr)

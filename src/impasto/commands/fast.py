@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..cli import add_config_options, add_run_options, config_from_args, run_job
-from ..config import FastConfig
+from ..config import FastConfig, check_options
 from ..errors import ImpastoError
 from ..fast.data import PHOTO_SUFFIXES
 from ..imageio import FORMATS, check_output_path
@@ -33,7 +33,7 @@ def _jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
     """(input image, output image) pairs: one file to one file, or many into the folder OUTPUT."""
     out = Path(output)
     if len(inputs) == 1 and not Path(inputs[0]).is_dir():
-        return [(Path(inputs[0]), check_output_path(out))]
+        return [(Path(inputs[0]), check_output_path(out, inputs))]
     if out.suffix.lower() in FORMATS:
         raise ImpastoError(f"{out}: several inputs or a folder need an output folder, not an image file")
     if out.exists() and not out.is_dir():
@@ -47,6 +47,9 @@ def _jobs(inputs: list[str], output: str) -> list[tuple[Path, Path]]:
         else:
             jobs.append((src, out / f"{src.stem}.png"))
     targets = [t for _, t in jobs]
+    clash = next((s for s, t in jobs if t.exists() and t.resolve() == s.resolve()), None)
+    if clash is not None:
+        raise ImpastoError(f"{out}: writing {clash.name} there would destroy the input {clash}; choose another folder")
     if len(set(targets)) != len(targets):
         raise ImpastoError("two inputs would write the same output file (same name); give them different names")
     if not jobs:
@@ -58,6 +61,7 @@ def cmd_fast(args) -> int:
     from ..fast.stylise import load_runner, parse_mix, stylise_files
 
     config = config_from_args(args, FastConfig)
+    check_options(config)
     inputs = list(args.inputs)
     model = args.model or (inputs.pop(0) if len(inputs) > 1 else None)
     if model is None:

@@ -56,7 +56,7 @@ def cmd_grid(args) -> int:
 
 
 def _run(args, job) -> int:
-    output = check_output_path(args.output)
+    output = check_output_path(args.output, [getattr(args, n, None) for n in ("image", "style", "content")])
     cache = Path(f"{output}.cells")
 
     def write(sheet) -> str:

@@ -27,7 +27,7 @@ def cmd_recolor(args) -> int:
     from .. import color
 
     config = config_from_args(args, RecolorConfig)
-    output = check_output_path(args.output)
+    output = check_output_path(args.output, (args.stylised, args.content))
     stylised, content = open_image(args.stylised), open_image(args.content)
     x = pil_to_tensor(stylised)
     if config.color == "match":

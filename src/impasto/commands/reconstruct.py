@@ -53,5 +53,5 @@ def cmd_style(args) -> int:
 
 def _run(args, job) -> int:
     config = config_from_args(args, ReconstructConfig)
-    output = check_output_path(args.output)
+    output = check_output_path(args.output, (args.image,))
     return run_job(args, lambda show: job(config, show), image_writer(output), image_writer(output, interrupted=True))

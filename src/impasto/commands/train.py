@@ -27,7 +27,7 @@ def cmd_train(args) -> int:
     from ..fast.train import Trainer, close_distributed, train
 
     config = config_from_args(args, TrainConfig)
-    output = check_writable(args.output, (".pt",), "model file")
+    output = check_writable(args.output, (".pt",), "model file", args.styles)
     trainer = Trainer(config, args.styles, args.data, output)
     if args.resume:
         trainer.resume()

@@ -49,7 +49,8 @@ def cmd_transfer(args) -> int:
     from ..gatys import transfer
 
     config = config_of(args)
-    output = check_output_path(args.output)
+    output = check_output_path(args.output, [args.content, *args.styles, *(config.masks or ()),
+                                             *(config.style_masks or ()), config.init])
     if args.save_every < 0:
         raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
 

@@ -72,6 +72,11 @@ def model_from_payload(payload: dict, source: str = "model") -> FastModel:
         net.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise ImpastoError(f"{source}: weights do not fit the network ({str(exc).splitlines()[0]})") from None
+    bad = next((name for name, w in net.state_dict().items() if w.is_floating_point() and not torch.isfinite(w).all()),
+               None)
+    if bad is not None:
+        raise ImpastoError(f"{source}: weight {bad} holds NaN or inf (a training run that diverged); train again "
+                           f"with a lower --lr or --style-weight")
     net.eval().requires_grad_(False)
     return FastModel(net, styles, dict(payload.get("meta", {})))
 

@@ -8,6 +8,7 @@ A *runner* has ``styles`` (names) and ``__call__(image, mix) -> image`` on ``(1,
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ def parse_mix(text: str | None, styles: list[str]) -> torch.Tensor:
     if len(values) != len(styles):
         raise ImpastoError(f"--mix: {len(values)} weights for a model of {len(styles)} styles "
                            f"({', '.join(styles)})")
+    if not all(math.isfinite(v) for v in values):
+        raise ImpastoError(f"--mix: weights must be finite numbers, got '{text}'")
     if any(v < 0 for v in values) or sum(values) <= 0:
         raise ImpastoError("--mix: weights must be non-negative with a positive sum")
     mix = torch.tensor(values)

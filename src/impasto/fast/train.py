@@ -26,12 +26,12 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import TrainConfig
+from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..imageio import atomic_write, load_image, open_image, resize_to_tensor, save_image
 from ..losses import total_variation
 from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
-from ..runtime import resolve_device, resolve_precision, set_threads
+from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
 from ..vgg import VGG19, check_layers
 from .data import PhotoBatches
 from .model import FastModel, save_model
@@ -132,6 +132,9 @@ class Trainer:
                                 f"try a lower --lr, --style-weight or --content-weight")
         terms["total"].backward()
         self.optimizer.step()
+        if not all(torch.isfinite(w).all() for w in self.net.parameters()):  # the step overflowed
+            raise DivergedError(f"training diverged at step {self.step + 1}: the weights became NaN or inf; "
+                                f"try a lower --lr, --style-weight or --content-weight (the last checkpoint is kept)")
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -221,20 +224,17 @@ def _rank_device(config: TrainConfig) -> torch.device:
 
 
 def validate(config: TrainConfig, styles) -> None:
+    check_options(config)
     if not styles:
         raise ImpastoError("give at least one style image")
     check_layers([config.content_layer, *config.style_layers])
-    for name in ("steps", "batch", "crop", "style_size", "checkpoint_every"):
-        if getattr(config, name) < 1:
-            raise ImpastoError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
-    if config.crop < 16:
-        raise ImpastoError(f"--crop must be at least 16 pixels, got {config.crop}")
-    if not 0 < config.width <= 4:
-        raise ImpastoError(f"--width must be in (0, 4], got {config.width}")
-    if config.lr <= 0:
-        raise ImpastoError(f"--lr must be positive, got {config.lr}")
     for style in styles:
         open_image(style)  # one clear line for a missing or unreadable style image
+    device = resolve_device(config.device)
+    if device.type == "cpu":  # the transform network and the loss network, forward and backward
+        precision = resolve_precision(config.precision, device)
+        check_memory(BASE_BYTES + 2 * IMAGE_BYTES_PER_PIXEL[precision] * config.batch * config.crop ** 2,
+                     f"a batch of {config.batch} crops of {config.crop} px", "try a smaller --batch or --crop")
 
 
 def train(trainer: Trainer, callback: Callback | None = None, cancel: Cancel | None = None) -> FastModel:
