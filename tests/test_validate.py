@@ -126,6 +126,8 @@ def test_other_commands_refuse_bad_input(files, photos, style, tmp_path, capsys)
         (["fast", "--model", "starry_night", c, "-o", out, "--mix", "nan"], "--mix: weights must be finite"),
         (["fast", "--model", "starry_night", c, "-o", c], "is also an input"),
         (["recolor", out, c, "-o", c], "is also an input"),
+        (["export", "starry_night", "-o", tmp_path / "m.txt"], "must end in .onnx"),
+        (["export", "starry_night", "-o", files["file"] / "m.onnx"], "a_file is a file, not a folder"),
     ]
     for argv, message in cases:
         before = snapshot(files["dir"].parent)

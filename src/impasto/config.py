@@ -440,3 +440,32 @@ class FastConfig:
 
     def replace(self, **changes) -> "FastConfig":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Settings of ``impasto video`` beyond the image options of ``transfer`` (optimisation mode) or
+    ``fast`` (a model): which part of the clip, and how each frame is tied to the ones before it
+    (Ruder, Dosovitskiy & Brox 2016, arXiv 1604.08610; flow-guided blending for the fast path)."""
+
+    start: float = _opt(0.0, "start of the part to stylise, in seconds", low=0, high=1e7)
+    duration: float | None = _opt(None, "length of the part to stylise, in seconds (default: to the end)",
+                                  above=0, high=1e7)
+    frame_iterations: int = _opt(40, "optimisation: iterations for every frame after the first, which starts from "
+                                     "the previous result warped along the flow (the first gets --iterations)",
+                                 low=0, high=MAX_ITERATIONS)
+    temporal_weight: float = _opt(
+        30.0, "optimisation: weight of the temporal loss, lambda sum c (x - warped previous result)^2 over the "
+              "reliable pixels, per position as at 512 px (Ruder et al. eq. 7); 0: every frame on its own", low=0)
+    temporal_frames: tuple[int, ...] | int = _opt(
+        1, "optimisation: earlier frames each frame is tied to: 1 (short-term), or e.g. 1,2,4 (Ruder et al.'s "
+           "long-term loss, each pixel tied to the closest reliable one)", parse=parse_sides, low=1, high=16)
+    temporal: float = _opt(0.3, "fast mode: blend each frame with the previous output warped along the flow, where "
+                                "the flow is reliable (0: off; 1: all the previous output)", low=0, high=1)
+    scene_cut: float = _opt(0.5, "fast mode: below this share of reliable pixels a frame starts afresh (a cut)",
+                            low=0, high=1)
+    frame_rate: float = _opt(25.0, "frames per second of a folder of numbered frames (videos keep their own)",
+                             above=0, high=1000)
+
+    def replace(self, **changes) -> "VideoConfig":
+        return replace(self, **changes)

@@ -124,18 +124,18 @@ def check_writable(path: str | os.PathLike, suffixes, kind: str = "output", inpu
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise ImpastoError(f"{path}: {kind} must end in {', '.join(suffixes)}")
-    _check_name(path)
+    check_name(path)
     if path.is_dir():
         raise ImpastoError(f"{path}: is a folder")
-    _check_folder(path)
+    check_folder(path)
     for given in inputs:
-        if given is not None and _same_file(path, Path(given)):
+        if given is not None and same_file(path, Path(given)):
             raise ImpastoError(f"{path}: is also an input; writing it would destroy {given} — choose another output")
     return path
 
 
-def _check_name(path: Path) -> None:
-    folder = next((p for p in [path.parent, *path.parent.parents] if _is_dir(p)), Path("."))
+def check_name(path: Path) -> None:
+    folder = next((p for p in [path.parent, *path.parent.parents] if is_dir(p)), Path("."))
     try:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):
@@ -146,14 +146,14 @@ def _check_name(path: Path) -> None:
                                f"this file system allows ({name_max})")
 
 
-def _is_dir(path: Path) -> bool:
+def is_dir(path: Path) -> bool:
     try:
         return path.is_dir()
     except OSError:
         return False
 
 
-def _check_folder(path: Path) -> None:
+def check_folder(path: Path) -> None:
     folder = path.parent
     if not folder.is_dir():
         above = next((p for p in [folder, *folder.parents] if p.exists()), None)
@@ -168,7 +168,7 @@ def _check_folder(path: Path) -> None:
         raise ImpastoError(f"{path}: cannot write in {folder} ({exc.strerror})") from None
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:

