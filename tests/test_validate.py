@@ -197,7 +197,7 @@ def test_memory_estimate_covers_a_real_run(tmp_path):
     peak = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                               timeout=300).stdout.split()[-1])
     estimate = image_job_bytes(384 * 288, "fp32")
-    assert peak <= estimate <= 1.5 * peak, (peak, estimate)
+    assert peak <= estimate <= 2 * peak, (peak, estimate)
     assert available_memory() is None or available_memory() > estimate
 
 

@@ -100,13 +100,13 @@ def keep_freed_memory() -> bool:
 
 # ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
 
-BASE_BYTES = 1280 * 2**20  # the process with PyTorch and the network loaded (1.0–1.3 GB measured)
+BASE_BYTES = 1536 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured)
 # Peak resident bytes per output pixel of a Gatys job: forward and backward of VGG-19 to relu5_1
 # with the activations kept for the backward pass, the style image at the same size (measured peaks
 # of `impasto transfer` at 256, 512 and 1024 px after 3 iterations lie on a line of 4000 B/px in fp32
 # and 3040 B/px in bf16), plus L-BFGS's 30 curvature pairs over the Laplacian pyramid (2 × 30 ×
-# 4/3 × 12 B = 960 B/px by the end of a run); rounded up, as peaks vary by ±10 % between runs
-# (tests/test_validate.py checks the estimate against a real run).
+# 4/3 × 12 B = 960 B/px by the end of a run); rounded up, as peaks vary between runs (glibc's heap:
+# 1.46–2.06 GB for the same 384 px run; tests/test_validate.py checks the estimate against one).
 IMAGE_BYTES_PER_PIXEL = {"fp32": 5000, "bf16": 4000}
 
 
