@@ -451,7 +451,7 @@ class VideoConfig:
     start: float = _opt(0.0, "start of the part to stylise, in seconds", low=0, high=1e7)
     duration: float | None = _opt(None, "length of the part to stylise, in seconds (default: to the end)",
                                   above=0, high=1e7)
-    frame_iterations: int = _opt(40, "optimisation: iterations for every frame after the first, which starts from "
+    frame_iterations: int = _opt(20, "optimisation: iterations for every frame after the first, which starts from "
                                      "the previous result warped along the flow (the first gets --iterations)",
                                  low=0, high=MAX_ITERATIONS)
     temporal_weight: float = _opt(
