@@ -4,7 +4,7 @@ scikit-image's wheel (astronaut, chelsea, coffee, rocket, motorcycle, …) and m
 grace_hopper.jpg. Random crops, scales and flips (impasto.fast.data) stretch them into many views.
 
 Usage (needs `pip install scikit-image`; matplotlib comes with the test extra):
-    python scripts/train_bundled.py [--styles starry_night,kandinsky] [--steps 600] [--crop 128]
+    python scripts/train_bundled.py [--styles starry_night,kandinsky] [--steps 600] [--crop 128] [--width 0.5]
 It prints the training time of each model; the README quotes it.
 """
 
@@ -52,11 +52,12 @@ def main() -> None:
     parser.add_argument("--styles", default="starry_night,kandinsky")
     parser.add_argument("--steps", type=int, default=BUNDLED.steps)
     parser.add_argument("--crop", type=int, default=BUNDLED.crop)
+    parser.add_argument("--width", type=float, default=BUNDLED.width, help="channel width (0.25 for the fastest)")
     parser.add_argument("--out", default=str(ROOT / "src" / "impasto" / "data" / "models"))
     args = parser.parse_args()
     photos = Path(tempfile.mkdtemp(prefix="impasto-photos-"))
     print(f"{gather_photos(photos)} training photos in {photos}")
-    config = BUNDLED.replace(steps=args.steps, crop=args.crop)
+    config = BUNDLED.replace(steps=args.steps, crop=args.crop, width=args.width)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in args.styles.split(","):
         output = Path(args.out) / f"{name}.pt"
