@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from dataclasses import MISSING, fields
 from typing import Any, Callable, Sequence
@@ -147,5 +148,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The console entry point (``impasto``, ``python -m impasto``): :func:`main`, then exit with its
+    code. After Ctrl-C (130) the process ends at once: a KeyboardInterrupt that landed inside an
+    import (PyTorch loading) can otherwise make the interpreter end itself by SIGINT at shutdown,
+    after the message was printed; every output is already written or removed by then."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

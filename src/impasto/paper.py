@@ -59,11 +59,7 @@ def ratio_label(ratio: float) -> str:
 
 
 def _check_run(config) -> None:
-    check_options(config)
-    if config.size < MIN_SIDE:
-        raise ImpastoError(f"--size must be at least {MIN_SIDE} px, got {config.size}")
-    if config.iterations < 0:
-        raise ImpastoError(f"--iterations must be 0 or more, got {config.iterations}")
+    check_options(config)  # --size at least MIN_SIDE, iterations not negative, … (the fields' ranges)
 
 
 def fit(image: Image.Image, long_side: int, name: str, need: int = MIN_SIDE) -> tuple[int, int]:

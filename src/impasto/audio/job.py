@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import AUDIO_INIT_MODES, AudioConfig, check_options
+from ..config import AudioConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..objective import Term
 from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
@@ -45,26 +45,11 @@ class AudioResult:
 # ---------------------------------------------------------------- validation
 
 def validate(config: AudioConfig, with_content: bool) -> None:
-    """Reject bad option values with one line each, before any work."""
+    """Reject bad option values with one line each, before any work: each option's type, range and
+    choices (:func:`impasto.config.check_options`), then what depends on several of them."""
     check_options(config)
-    at_least_one = {"sample_rate": config.sample_rate, "n_fft": config.n_fft, "filters": config.filters,
-                    "kernel_width": config.kernel_width, "lbfgs_history": config.lbfgs_history}
-    for name, value in at_least_one.items():
-        if value < 1:
-            raise ImpastoError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if not 1 <= config.hop <= config.n_fft // 2:
+    if not config.hop <= config.n_fft // 2:
         raise ImpastoError(f"--hop must be between 1 and n_fft/2 = {config.n_fft // 2}, got {config.hop}")
-    for name in ("iterations", "griffin_lim_iterations"):
-        if getattr(config, name) < 0:
-            raise ImpastoError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
-    if not config.content_weight >= 0:
-        raise ImpastoError(f"--content-weight must be 0 or more, got {config.content_weight}")
-    if not 0 <= config.griffin_lim_momentum < 1:
-        raise ImpastoError(f"--griffin-lim-momentum must be in [0, 1), got {config.griffin_lim_momentum}")
-    if config.channels not in ("mix", "keep"):
-        raise ImpastoError(f"--channels must be mix or keep, not '{config.channels}'")
-    if config.init not in AUDIO_INIT_MODES:
-        raise ImpastoError(f"--init must be one of {', '.join(AUDIO_INIT_MODES)}, not '{config.init}'")
     if not with_content and config.init == "content":
         raise ImpastoError("--init content needs a content clip (not --texture)")
     if not with_content and not config.seconds * config.sample_rate >= min_samples(config):

@@ -66,8 +66,6 @@ def cmd_fast(args) -> int:
     model = args.model or (inputs.pop(0) if len(inputs) > 1 else None)
     if model is None:
         raise ImpastoError("give a model (MODEL INPUT... or --model NAME INPUT...)")
-    if config.size is not None and config.size < 8:
-        raise ImpastoError(f"--size must be at least 8 pixels, got {config.size}")
     pairs = _jobs(inputs, args.output)
     runner = load_runner(model, config.precision, config.device)
     mix = parse_mix(config.mix, runner.styles)

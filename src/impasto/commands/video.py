@@ -56,12 +56,13 @@ def _job(args, clip, config: TransferConfig, video: VideoConfig, output):
 def cmd_video(args) -> int:
     from ..presets import config_for
     from ..video import flow
-    from ..video.frames import check_video_output, read_clip, write_clip
+    from ..video.frames import check_video_output, keeps_sound, read_clip, require_av, write_clip
     from ..video.job import forget, sized_frames
 
     config = config_from_args(args, TransferConfig, base=config_for(args.preset, args.presets_file))
     video = config_from_args(args, VideoConfig)
     check_options(video)
+    require_av(), flow.require_opencv()  # the video extra: one line with the pip command if missing
     output = check_video_output(args.output, [args.clip, *args.styles])
     clip = read_clip(args.clip, video.start, video.duration, folder_fps=video.frame_rate)
     job = _job(args, clip, config, video, output)
@@ -71,7 +72,7 @@ def cmd_video(args) -> int:
         forget(result)
         h, w = result.frames[0].shape[:2]
         line = (f"wrote {output} ({len(result.frames)} frames, {w}x{h}, {float(clip.fps):g} fps"
-                + (", with the clip's audio" if clip.audio is not None and output.suffix else "") + ")")
+                + (", with the clip's audio" if clip.audio is not None and keeps_sound(output) else "") + ")")
         if args.report:
             inputs = sized_frames(clip, max(w, h))
             line += (f"; warping error E_warp {flow.warping_error(result.frames, inputs):.5f} "

@@ -56,6 +56,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ImpastoError
+
 # Ruder et al. / Sundaram et al. constants (consistencyChecker.cpp, paper section 3.2)
 DISOCCLUSION_REL = 0.01    # |w̃ + ŵ|² >= 0.01 (|w̃|² + |ŵ|²) + 0.5
 DISOCCLUSION_ABS = 0.5
@@ -75,8 +77,17 @@ def _gaussian_taps(sigma: float = BLUR_SIGMA, precision: float = BLUR_PRECISION)
 
 # ---------------------------------------------------------------- optical flow
 
+def require_opencv():
+    """The OpenCV module, or one line saying how to install it (as frames.require_av)."""
+    try:
+        import cv2
+    except ImportError:
+        raise ImpastoError("video needs the optional OpenCV package: pip install 'impasto[video]'") from None
+    return cv2
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
-    import cv2
+    cv2 = require_opencv()
 
     frame = np.asarray(frame)
     if frame.dtype != np.uint8:
@@ -94,7 +105,7 @@ def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     DIS (Kroeger et al. 2016, OpenCV's ``DISOpticalFlow``, MEDIUM preset) on the grayscale frames;
     a frame under 16 px on a side is padded (edge repeated) for DIS and the flow cropped back."""
-    import cv2
+    cv2 = require_opencv()
 
     ga, gb = _gray(a), _gray(b)
     if ga.shape != gb.shape:

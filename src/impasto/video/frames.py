@@ -110,6 +110,12 @@ def _writable_suffixes() -> tuple[str, ...]:
 
 
 WRITABLE_SUFFIXES = _writable_suffixes()
+SOUND_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")  # the outputs that carry the audio track
+
+
+def keeps_sound(path: str | os.PathLike) -> bool:
+    """Whether an output written to ``path`` carries the clip's audio (not GIF, WebP or a folder)."""
+    return Path(path).suffix.lower() in SOUND_SUFFIXES
 
 
 # ---------------------------------------------------------------- reading
