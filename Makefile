@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The browser tests of `impasto serve` drive Debian's Chromium (pip's playwright cannot download one
+# here); installed with apt-get when missing, as root or through sudo.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
 .PHONY: demo test bench clean
 
@@ -14,12 +18,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
 demo: $(STAMP)
 	mkdir -p out
 	$(VENV)/bin/impasto transfer examples/tubingen.jpg examples/starry_night.jpg -o out/demo.png
 
-test: $(STAMP)
-	$(PY) -m pytest -q
+test: $(STAMP) $(CHROMIUM)
+	IMPASTO_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/transfer.py

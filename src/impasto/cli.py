@@ -16,7 +16,8 @@ from .config import option_fields, parser_of
 from .errors import DivergedError, ImpastoError
 
 # Sub-commands, one module each in impasto/commands/, in the order `impasto --help` lists them.
-COMMANDS = ("transfer", "recolor", "presets", "reconstruct", "figure", "audio", "train", "fast", "export", "video")
+COMMANDS = ("transfer", "recolor", "presets", "reconstruct", "figure", "audio", "train", "fast", "export", "video",
+            "serve")
 
 
 class _Parser(argparse.ArgumentParser):

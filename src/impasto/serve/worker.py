@@ -1,0 +1,306 @@
+"""The one worker process: it owns the network and runs one job at a time, through the job model.
+
+The server (:mod:`.queue`) starts it with :class:`WorkerProcess` (multiprocessing, spawn: a fresh
+interpreter, so the server itself never loads PyTorch) and talks to it over two pipes:
+
+    server -> worker   {"op": "run", "id", "dir", "method", "options", "content", "styles", "model",
+                        "preview_every"}, {"op": "cancel", "id"}, {"op": "stop"}
+    worker -> server   {"type": "ready"}, {"type": "started", "id"},
+                       {"type": "progress", "id", "progress": {...}, "losses": {...}, "preview": bool},
+                       {"type": "ended", "id", "state": "done" | "cancelled" | "failed", "message",
+                        "result": bool}
+
+A job is :func:`impasto.gatys.transfer` (``method`` "transfer") or
+:func:`impasto.fast.stylise.stylise_files` (``method`` "fast") with a callback and a
+:class:`~impasto.job.Cancel` token; the worker's main thread reads the commands and sets the token
+of the running job on "cancel", so it stops within one iteration and its
+:class:`~impasto.job.Interrupted` ``.partial`` becomes the result. Every ``preview_every``
+iterations the current image is written to the job's ``preview.jpg``. The worker writes only
+images into the job's folder; its ``job.json`` is the server's alone.
+
+:func:`build_config` is the one place a job's options become a :class:`~impasto.config.TransferConfig`
+or :class:`~impasto.config.FastConfig`: the server calls it to refuse bad options before a job is
+queued (the same one-line messages as the command line), the worker to run it.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from ..config import FastConfig, TransferConfig, check_options, parser_of
+from ..errors import ImpastoError
+
+METHODS = ("transfer", "fast")
+# The options the page sets, per method. A fast model has no ratio, iterations, seed or preset:
+# those are accepted (the page may send them) and not used.
+OPTIONS = {"transfer": ("preset", "size", "ratio", "iterations", "color", "seed"),
+           "fast": ("size", "color")}
+ALL_OPTIONS = OPTIONS["transfer"]
+
+
+# ---------------------------------------------------------------- options -> a job's config
+
+def build_config(method: str, options: dict):
+    """The config of a job from the page's options (names as :data:`OPTIONS`, JSON values), read by
+    each field's own parser and checked by :func:`impasto.config.check_options`: bad input raises
+    one :class:`ImpastoError` line, the command line's."""
+    cls = TransferConfig if method == "transfer" else FastConfig
+    base = _preset(options.get("preset")) if method == "transfer" else cls()
+    fields = cls.__dataclass_fields__
+    changes = {}
+    for name in OPTIONS[method]:
+        value = options.get(name)
+        if name == "preset" or value is None:
+            continue
+        parse = parser_of(fields[name])
+        try:
+            changes[name] = parse(value)
+        except (TypeError, ValueError):
+            raise ImpastoError(f"--{name} must be {parse.kind}, got {value!r}") from None
+    config = base.replace(**changes)
+    check_options(config)
+    return config
+
+
+def _preset(name) -> TransferConfig:
+    from ..presets import config_for
+
+    if name is not None and not isinstance(name, str):
+        raise ImpastoError(f"--preset must be a preset's name, got {name!r}")
+    return config_for(name or None)
+
+
+# ---------------------------------------------------------------- the server's handle on the process
+
+class WorkerProcess:
+    """The worker process seen from the server. ``on_message(worker, message)`` and
+    ``on_exit(worker, exitcode)`` are called in ``loop`` (the server's event loop), the latter once,
+    when the process has gone (stopped, crashed or killed)."""
+
+    def __init__(self, loop, on_message, on_exit):
+        self.loop, self.on_message, self.on_exit = loop, on_message, on_exit
+        self.stopping = False
+        ctx = multiprocessing.get_context("spawn")
+        their_commands, self._commands = ctx.Pipe(duplex=False)
+        self._events, their_events = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=main, args=(their_commands, their_events), name="impasto-worker",
+                                   daemon=True)
+        self.process.start()
+        their_commands.close()  # the child has its own copies; closed here, its end-of-file reaches us
+        their_events.close()
+        self._reader = threading.Thread(target=self._read, name="impasto-worker-events", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def send(self, message: dict) -> bool:
+        """Send a command; False if the process has gone (its exit is reported by ``on_exit``)."""
+        try:
+            self._commands.send(message)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._events.recv()
+            except (EOFError, OSError):
+                break
+            self._post(self.on_message, self, message)
+        self.process.join(timeout=10)
+        self._post(self.on_exit, self, self.process.exitcode)
+
+    def _post(self, fn, *args) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop has closed: the server is gone
+            pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the process to stop (the running job is abandoned: the server marks it), then make sure."""
+        self.stopping = True
+        self.send({"op": "stop"})
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2)
+        self._commands.close()
+        self._reader.join(timeout=2)
+
+
+# ---------------------------------------------------------------- the process itself
+
+def main(commands, events) -> None:
+    """The worker's entry point: the commands are read here, the jobs run in a thread of their own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal is the server's; it stops us
+    lock = threading.Lock()
+
+    def send(message: dict) -> None:
+        with lock:
+            try:
+                events.send(message)
+            except (OSError, ValueError):  # the server has gone
+                os._exit(0)
+
+    jobs: queue.Queue = queue.Queue()
+    current: dict = {}
+    runner = threading.Thread(target=_run_jobs, args=(jobs, current, send), name="impasto-job", daemon=True)
+    runner.start()
+    while True:
+        try:
+            command = commands.recv()
+        except (EOFError, OSError):  # the server has gone: nothing is left to report to
+            os._exit(0)
+        op = command.get("op")
+        if op == "run":
+            from ..job import Cancel
+
+            cancel = Cancel()
+            current[command["id"]] = cancel
+            jobs.put((command, cancel))
+        elif op == "cancel" and command.get("id") in current:
+            current[command["id"]].set()
+        elif op == "stop":
+            for cancel in list(current.values()):
+                cancel.set()
+            os._exit(0)  # the server marks what was running; nothing here needs tidying
+
+
+def _run_jobs(jobs: queue.Queue, current: dict, send) -> None:
+    try:
+        from .. import gatys  # noqa: F401  loaded before "ready", so the first job does not wait for it
+        from ..fast import stylise  # noqa: F401
+    except Exception:  # a broken install: every job will fail and say why
+        traceback.print_exc()
+    send({"type": "ready"})
+    jobs_run = _Jobs(send)
+    while True:
+        command, cancel = jobs.get()
+        try:
+            jobs_run.run(command, cancel)
+        finally:
+            current.pop(command["id"], None)
+
+
+def _finite(value):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+class _Jobs:
+    """Runs jobs one after another, keeping the loaded networks and fast models for the next ones."""
+
+    def __init__(self, send):
+        self.send = send
+        self.networks: dict = {}
+        self.runners: dict = {}
+
+    def run(self, command: dict, cancel) -> None:
+        from ..job import Interrupted
+
+        jid, folder = command["id"], Path(command["dir"])
+        self.send({"type": "started", "id": jid})
+        last: dict = {}
+        try:
+            run = self._transfer if command["method"] == "transfer" else self._fast
+            message = run(command, folder, cancel, self._callback(jid, folder, last))
+            state, result = "done", True
+        except Interrupted as stop:
+            state, result = "cancelled", self._keep_partial(stop.partial, folder)
+            message = _stopped_message(last, result)
+        except ImpastoError as exc:
+            state, result, message = "failed", False, str(exc)
+        except Exception as exc:  # a bug or an exhausted machine: the job fails, the worker goes on
+            traceback.print_exc(file=sys.stderr)
+            state, result, message = "failed", False, f"{type(exc).__name__}: {exc}".splitlines()[0]
+        self.send({"type": "ended", "id": jid, "state": state, "message": message, "result": result})
+
+    def _callback(self, jid: str, folder: Path, last: dict):
+        from ..imageio import tensor_to_pil
+        from .store import save_image
+
+        def callback(event) -> None:
+            preview = event.image is not None
+            if preview:
+                save_image(tensor_to_pil(event.image), folder / "preview.jpg", quality=85)
+            last.update(done=event.done, total=event.total)
+            self.send({"type": "progress", "id": jid, "preview": preview,
+                       "losses": {k: _finite(v) for k, v in event.losses.items()} or None,
+                       "progress": {"done": event.done, "total": event.total, "stage": event.stage,
+                                    "unit": event.unit, "elapsed": round(event.elapsed, 3),
+                                    "eta": None if event.eta is None else round(event.eta, 1)}})
+
+        return callback
+
+    def _network(self, config):
+        from ..vgg import load_network
+
+        key = (config.weights, config.pooling, config.preprocess, config.precision, config.convolution, config.device)
+        if key not in self.networks:
+            self.networks.clear()  # one network in memory at a time
+            self.networks[key] = load_network(config)
+        return self.networks[key]
+
+    def _transfer(self, command: dict, folder: Path, cancel, callback) -> str:
+        from ..gatys import transfer
+
+        config = build_config("transfer", command["options"])
+        image = transfer(folder / command["content"], [folder / s for s in command["styles"]], config,
+                         callback=callback, image_every=command["preview_every"], network=self._network(config),
+                         cancel=cancel)
+        self._keep(image, folder)
+        return f"painted at {image.width}x{image.height}"
+
+    def _fast(self, command: dict, folder: Path, cancel, callback) -> str:
+        from PIL import Image
+
+        from ..fast.stylise import load_runner, parse_mix, stylise_files
+
+        config = build_config("fast", command["options"])
+        key = (command["model"], config.precision, config.device)
+        if key not in self.runners:
+            self.runners.clear()
+            self.runners[key] = load_runner(command["model"], config.precision, config.device)
+        runner = self.runners[key]
+        target = folder / "result.png"
+        stylise_files(runner, config, parse_mix(None, runner.styles), [(folder / command["content"], target)],
+                      callback, cancel)
+        with Image.open(target) as image:
+            self._keep(image, folder, result_written=True)
+            return f"painted at {image.width}x{image.height}"
+
+    @staticmethod
+    def _keep(image, folder: Path, result_written: bool = False) -> None:
+        from .store import save_image, save_thumb
+
+        if not result_written:
+            save_image(image, folder / "result.png")
+        save_thumb(image, folder / "thumb.jpg")
+
+    def _keep_partial(self, partial, folder: Path) -> bool:
+        """A stopped job's partial result as its result: the latest image (transfer); a fast job stopped
+        before its one image has none."""
+        from PIL import Image
+
+        if isinstance(partial, Image.Image):
+            self._keep(partial, folder)
+            return True
+        return False
+
+
+def _stopped_message(last: dict, kept: bool) -> str:
+    where = f" at iteration {last['done']} of {last['total']}" if last else " before the first iteration"
+    return f"stopped{where}" + ("; the latest image is kept" if kept else "")

@@ -1,0 +1,662 @@
+"""``impasto serve``'s HTTP API, in-process: the Starlette app of :func:`impasto.serve.app.create_app`
+on an event loop of its own (a thread), its lifespan entered, requests through httpx's ASGI
+transport; the event stream read straight from the ASGI app (httpx's transport would wait for its
+end). The jobs are real and tiny (32 px, a few iterations; the fast model at 32 px) on the real
+worker process, started once for most of the file. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+
+from impasto.config import TransferConfig  # noqa: E402
+from impasto.serve.app import Limits, create_app, own_hosts  # noqa: E402
+
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+JSON = {"Content-Type": "application/json"}
+JOB_S = 120          # a job from submission to its end (the first one starts the worker and loads VGG-19)
+CALL_S = 30          # one request
+
+
+# ------------------------------------------------------------------ an app on a loop of its own
+
+class Served:
+    """``create_app(data, ...)`` running on an event loop in a thread, its lifespan entered."""
+
+    def __init__(self, data: Path, limits: Limits | None = None, start_worker: bool = True, host: str = "127.0.0.1"):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.data = data
+        self.app = create_app(data, host=host, port=PORT, limits=limits, start_worker=start_worker)
+        self.stack = contextlib.AsyncExitStack()
+        self.call(self._enter())
+
+    async def _enter(self):
+        await self.stack.enter_async_context(self.app.router.lifespan_context(self.app))
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE)
+
+    def call(self, coro, timeout: float = CALL_S):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def get(self, path, **kw) -> httpx.Response:
+        return self.call(self.client.get(path, **kw))
+
+    def post(self, path, **kw) -> httpx.Response:
+        return self.call(self.client.post(path, **kw))
+
+    def upload(self, name: str, data: bytes, mime: str = "image/png", **kw) -> httpx.Response:
+        return self.post("/api/uploads", files={"file": (name, data, mime)}, **kw)
+
+    def submit(self, body: dict) -> httpx.Response:
+        return self.post("/api/jobs", json=body)
+
+    def events(self, until, timeout: float = JOB_S, headers=None):
+        """The event stream's status and messages until ``until(messages)`` is true (or it ends)."""
+        return self.call(read_events(self.app, until, timeout, headers), timeout + 5)
+
+    def wait(self, jid: str, predicate, what: str, timeout: float = JOB_S) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/api/jobs/{jid}").json()
+            if predicate(job):
+                return job
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}: {job}")
+            time.sleep(0.05)
+
+    def close(self):
+        async def leave():
+            await self.client.aclose()
+            await self.stack.aclose()
+
+        try:
+            self.call(leave())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+async def read_events(app, until, timeout: float, headers=None):
+    """GET /api/events straight on the ASGI app: (status, messages), each message a JSON object or
+    ``{"comment": text}``; stops when ``until(messages)`` holds, the stream ends or ``timeout``."""
+    chunks: asyncio.Queue = asyncio.Queue()
+    gone = asyncio.Event()
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        await chunks.put(message)
+
+    raw = headers or [(b"host", f"127.0.0.1:{PORT}".encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/api/events", "raw_path": b"/api/events",
+             "query_string": b"", "root_path": "", "headers": raw, "client": ("127.0.0.1", 50000),
+             "server": ("127.0.0.1", PORT)}
+    task = asyncio.create_task(app(scope, receive, send))
+    messages, buffer, status = [], "", None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await chunks.get()
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    continue
+                buffer += message.get("body", b"").decode()
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    messages.append(json.loads(block[6:]) if block.startswith("data: ") else {"comment": block[2:]})
+                    if until(messages):
+                        return status, messages
+                if not message.get("more_body"):
+                    return status, messages
+    except TimeoutError:
+        pytest.fail(f"the event stream did not show what was waited for within {timeout} s: {messages[-3:]}")
+    finally:
+        gone.set()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def job_events(messages, jid):
+    return [m["job"] for m in messages if m.get("type") == "job" and m["job"]["id"] == jid]
+
+
+def ended(jid):
+    return lambda messages: any(j["state"] not in ("queued", "running") for j in job_events(messages, jid))
+
+
+# ------------------------------------------------------------------ pictures
+
+def png(size, colour=(120, 160, 200), fmt="PNG") -> bytes:
+    img = Image.new("RGB", size, colour)
+    d = ImageDraw.Draw(img)
+    w, h = size
+    d.ellipse((w // 4, h // 4, 3 * w // 4, 3 * h // 4), fill=(200, 90, 40))
+    for x in range(0, w, 6):
+        d.line((x, 0, x + h, h), fill=(30, 40, 90), width=2)
+    out = io.BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def one_thread_env():
+    """The worker process (spawned) reads OMP_NUM_THREADS: one thread for these tiny images."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    if before is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, one_thread_env):
+    """The app with its worker: one for the module (the worker loads PyTorch and VGG-19 once)."""
+    s = Served(tmp_path_factory.mktemp("served") / "data", Limits(preview_every=1, cancel_wait_s=30))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def bare(tmp_path):
+    """An app without a worker (jobs stay queued) and with small limits, one per test."""
+    s = Served(tmp_path / "data", Limits(max_upload_bytes=200_000, max_pixels=250_000, max_queue=3, max_size=256,
+                                         ping_s=0.3), start_worker=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def pictures(served):
+    """A photo and a painting uploaded to the module's app: their upload ids."""
+    photo = served.upload("photo.png", png((64, 48)))
+    painting = served.upload("painting.png", png((48, 48), (230, 200, 60)))
+    assert photo.status_code == painting.status_code == 201, (photo.text, painting.text)
+    return photo.json()["id"], painting.json()["id"]
+
+
+def transfer_body(pictures, **options):
+    return {"method": "transfer", "content": pictures[0], "styles": [pictures[1]],
+            "options": {"size": 32, "iterations": 5, **options}}
+
+
+# ------------------------------------------------------------------ info, uploads, limits
+
+def test_info_gives_the_defaults_of_the_config_and_what_can_be_chosen(bare):
+    r = bare.get("/api/info")
+    assert r.status_code == 200
+    info = r.json()
+    defaults = TransferConfig()
+    assert info["defaults"] == {"size": defaults.size, "ratio": defaults.ratio, "iterations": defaults.iterations,
+                                "color": defaults.color, "preset": None}
+    assert info["choices"]["color"] == ["transfer", "luminance", "match"]
+    assert info["choices"]["method"] == ["transfer", "fast"]
+    assert "paper" in info["choices"]["preset"]
+    assert "starry_night" in info["models"]
+    assert info["limits"]["max_upload_bytes"] == 200_000 and info["limits"]["max_queue"] == 3
+    kinds = {e["name"]: e["kind"] for e in info["examples"]}
+    assert kinds["tubingen"] == "photo" and kinds["starry_night"] == "painting"
+    example = next(e for e in info["examples"] if e["name"] == "tubingen")
+    assert example["upload"] == "ex-tubingen"
+    image = bare.get(example["url"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert image.content == (Path(__file__).resolve().parents[1] / "examples" / "tubingen.jpg").read_bytes()
+
+
+def test_an_upload_is_kept_under_a_name_the_server_makes(bare):
+    data = png((40, 30))
+    r = bare.upload("../../../etc/evil name.png", data)
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert len(up["id"]) == 16 and int(up["id"], 16) >= 0
+    assert (up["name"], up["width"], up["height"], up["url"]) == ("evil name.png", 40, 30, f"/api/uploads/{up['id']}")
+    uploads = bare.data / "uploads"
+    assert (uploads / f"{up['id']}.png").read_bytes() == data
+    assert not any("evil" in name for name in files_under(bare.data.parent))
+    got = bare.get(up["url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png" and got.content == data
+
+
+def test_a_client_name_is_only_shown():
+    from impasto.serve.app import client_name
+
+    assert client_name(b"C:\\Users\\me\\..\\x\x07y\x1b.png") == "xy.png"
+    assert client_name("a/b/" + "n" * 300) == "n" * 100
+    assert client_name(None) == client_name(b"../") == "upload"
+
+
+def test_jpeg_and_webp_are_taken(bare):
+    for fmt, mime in (("JPEG", "image/jpeg"), ("WEBP", "image/webp")):
+        r = bare.upload(f"x.{fmt.lower()}", png((20, 10), fmt=fmt), mime)
+        assert r.status_code == 201, r.text
+        assert bare.get(r.json()["url"]).headers["content-type"] == mime
+
+
+def _gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("P", (8, 8)).save(out, "GIF")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("notes.txt", b"a shopping list, not a picture\n", "notes.txt is not an image (PNG, JPEG, WebP)"),
+    ("cut.png", png((64, 48))[:300], "cut.png is not an image (PNG, JPEG, WebP): this PNG file is damaged or truncated"),
+    ("anim.gif", _gif(), "anim.gif is not an image (PNG, JPEG, WebP); it is GIF"),
+    ("empty.png", b"", "empty.png is not an image (PNG, JPEG, WebP): the file is empty"),
+])
+def test_what_is_not_an_image_is_refused_and_nothing_is_written(bare, name, data, message):
+    before = files_under(bare.data)
+    r = bare.upload(name, data)
+    assert (r.status_code, r.json()) == (415, {"error": message})
+    assert files_under(bare.data) == before
+
+
+def test_an_upload_over_the_size_limit_is_refused_while_it_arrives(bare):
+    before = files_under(bare.data)
+    r = bare.upload("big.png", os.urandom(200_001))
+    assert (r.status_code, r.json()) == (413, {"error": "big.png is too large (the limit is 0.2 MB per file)"})
+
+    async def chunks():  # no Content-Length: counted as it streams
+        head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="stream.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n")
+        yield head
+        for _ in range(30):
+            yield b"\0" * 10_000
+        yield b"\r\n--b--\r\n"
+
+    r = bare.post("/api/uploads", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert (r.status_code, r.json()) == (413, {"error": "stream.png is too large (the limit is 0.2 MB per file)"})
+    assert files_under(bare.data) == before
+
+
+def test_an_image_over_the_pixel_limit_is_refused(bare):
+    before = files_under(bare.data)
+    r = bare.upload("wide.png", png((600, 500)))  # 300,000 pixels over 250,000, a few kB
+    assert (r.status_code, r.json()) == (413, {"error": "wide.png is too large: 600x500 pixels, over the limit "
+                                                        "of 0.25 million pixels"})
+    assert files_under(bare.data) == before
+
+
+def test_malformed_uploads_and_posts_are_refused(bare):
+    before = files_under(bare.data)
+    r = bare.post("/api/uploads", files={"picture": ("a.png", png((8, 8)), "image/png")})
+    assert (r.status_code, r.json()["error"]) == (400, "the upload has no field 'file' (the image goes in a form "
+                                                       "field named file)")
+    r = bare.post("/api/uploads", content=b"x", headers={"Content-Type": "text/plain"})
+    assert (r.status_code, r.json()["error"]) == (415, "a POST must be application/json or multipart/form-data")
+    r = bare.post("/api/uploads", content=b"file=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    r = bare.post("/api/uploads", json={"file": "x"})
+    assert (r.status_code, r.json()["error"]) == (415, "an upload is multipart/form-data, the image in the field 'file'")
+    r = bare.post("/api/jobs", content=b"{not json", headers=JSON)
+    assert (r.status_code, r.json()["error"]) == (400, "the body is not valid JSON")
+    r = bare.post("/api/jobs", content=b'{"a": "' + b"x" * 70_000 + b'"}', headers=JSON)
+    assert (r.status_code, r.json()["error"]) == (413, "the request is too large (over 65536 bytes)")
+    assert files_under(bare.data) == before
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Host": f"localhost:{PORT}"}, 200),
+    ({"Host": f"[::1]:{PORT}"}, 200),
+    ({"Host": f"127.0.0.1:{PORT}", "Origin": f"http://127.0.0.1:{PORT}"}, 200),
+    ({"Host": f"evil.example:{PORT}"}, 403),         # DNS rebinding: a name of another site pointed here
+    ({"Host": "127.0.0.1:9999"}, 403),               # not this server's port
+    ({"Host": f"127.0.0.1:{PORT}", "Origin": "http://evil.example"}, 403),
+    ({"Host": f"127.0.0.1:{PORT}", "Origin": "null"}, 403),
+    ({"Host": f"127.0.0.1:{PORT}", "Origin": f"https://127.0.0.1:{PORT}"}, 403),
+])
+def test_only_its_own_host_and_origin_are_answered(bare, headers, status):
+    r = bare.get("/api/info", headers=headers)
+    assert r.status_code == status, r.text
+    if status == 403:
+        assert set(r.json()) == {"error"} and "only" in r.json()["error"]
+    else:
+        assert r.headers["x-frame-options"] == "DENY" and r.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+def test_a_post_from_another_origin_changes_nothing(bare):
+    photo = bare.upload("p.png", png((32, 32))).json()["id"]
+    before = files_under(bare.data)
+    r = bare.post("/api/jobs", json={"method": "fast", "content": photo, "model": "starry_night"},
+                  headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = bare.upload("q.png", png((32, 32)), headers={"Host": "evil.example"})
+    assert r.status_code == 403
+    assert files_under(bare.data) == before
+    assert bare.get("/api/jobs").json() == {"jobs": []}
+    s, messages = bare.events(lambda m: True, timeout=5, headers=[(b"host", b"evil.example")])
+    assert s == 403
+
+
+def test_every_interface_adds_the_machines_own_names():
+    import socket
+
+    assert f"{socket.gethostname().lower()}:{PORT}" in own_hosts("0.0.0.0", PORT)
+    assert own_hosts("127.0.0.1", PORT) == {f"127.0.0.1:{PORT}", f"localhost:{PORT}", f"[::1]:{PORT}"}
+    assert "[::1]:80" in own_hosts("::1", 80) and "localhost" in own_hosts("::1", 80)
+
+
+def _uploads(s):
+    return s.upload("p.png", png((32, 24))).json()["id"], s.upload("s.png", png((24, 24), (9, 9, 9))).json()["id"]
+
+
+@pytest.mark.parametrize("change, status, message", [
+    ({"method": "paint"}, 400, "method must be transfer or fast, not 'paint'"),
+    ({"content": "../../etc/passwd"}, 400, "content: no such upload '../../etc/passwd' (upload the image first)"),
+    ({"content": "0123456789abcdef"}, 400, "content: no such upload '0123456789abcdef' (upload the image first)"),
+    ({"styles": []}, 400, "styles: give at least one painting (a list of upload ids)"),
+    ({"styles": "x"}, 400, "styles: give at least one painting (a list of upload ids)"),
+    ({"options": {"size": 3}}, 400, "--size must be from 16 to 65536, got 3"),
+    ({"options": {"size": 2000}}, 400, "--size must be at most 256 on this server, got 2000"),
+    ({"options": {"size": 64.5}}, 400, "--size must be int, got 64.5"),
+    ({"options": {"ratio": "lots"}}, 400, "--ratio must be float, got 'lots'"),
+    ({"options": {"ratio": -1}}, 400, "--ratio must be above 0, got -1"),
+    ({"options": {"size": 32, "iterations": 10**6}}, 400, "--iterations must be at most 5000 on this server, got 1000000"),
+    ({"options": {"color": "sepia"}}, 400, "--color must be one of transfer, luminance, match, not 'sepia'"),
+    ({"options": {"preset": "nope"}}, 400, "unknown preset 'nope': choose from paper, balanced, keep-colors, ink "
+                                           "(impasto presets lists them)"),
+    ({"options": {"lr": 1}}, 400, "unknown option 'lr' (the options are preset, size, ratio, iterations, color, seed)"),
+    ({"options": [1]}, 400, "options must be a JSON object"),
+    ({"method": "fast", "model": "nope"}, 400, "model: no bundled model 'nope' (bundled: "),
+    ({"method": "fast", "model": "starry_night", "options": {"color": "match"}}, 400,
+     "--color must be one of transfer, luminance, not 'match'"),
+])
+def test_bad_jobs_are_refused_with_one_line_and_nothing_is_queued(bare, change, status, message):
+    photo, style = _uploads(bare)
+    body = {"method": "transfer", "content": photo, "styles": [style], "options": {"size": 32}, **change}
+    before = files_under(bare.data)
+    r = bare.submit(body)
+    assert r.status_code == status
+    assert r.json()["error"].startswith(message), r.json()
+    assert files_under(bare.data) == before
+    assert bare.get("/api/jobs").json() == {"jobs": []}
+
+
+def test_unknown_jobs_and_files_are_404(bare):
+    for path in ("/api/jobs/0123456789abcdef", "/api/jobs/..%2F..%2Fetc", "/api/jobs/0123456789abcdef/result",
+                 "/api/uploads/0123456789abcdef", "/api/uploads/..%2Fjobs", "/static/..%2Fapp.py", "/api/nothing"):
+        r = bare.get(path)
+        assert r.status_code == 404, path
+        assert "error" in r.json()
+    assert bare.post("/api/jobs/0123456789abcdef/cancel", json={}).status_code == 404
+    assert (bare.post("/api/info", json={}).status_code, bare.post("/api/info", json={}).json()) == (
+        405, {"error": "method not allowed"})
+
+
+def test_the_page_is_served(tmp_path):
+    from impasto.serve.app import STATIC
+
+    if not (STATIC / "index.html").is_file():
+        pytest.skip("the page's files are not in this checkout yet")
+    s = Served(tmp_path / "data", start_worker=False)
+    try:
+        r = s.get("/")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert s.get("/static/app.js").status_code == 200
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ the queue without a worker
+
+def test_jobs_wait_in_order_and_the_queue_limit_holds(bare):
+    photo, style = _uploads(bare)
+    body = {"method": "transfer", "content": photo, "styles": [style], "options": {"size": 32, "iterations": 2}}
+    made = [bare.submit(body) for _ in range(3)]
+    assert [(r.status_code, r.json()["state"], r.json()["position"]) for r in made] == [
+        (201, "queued", 1), (201, "queued", 2), (201, "queued", 3)]
+    ids = [r.json()["id"] for r in made]
+    full = bare.submit(body)
+    assert (full.status_code, full.json()) == (429, {"error": "the queue is full (3 jobs waiting); try again when "
+                                                              "one has finished"})
+    listed = bare.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in listed] == ids[::-1]          # newest first
+    assert listed[0]["settings"] == {**body, "options": {"size": 32, "iterations": 2}}
+    assert listed[0]["inputs"] == {"content": f"/api/uploads/{photo}", "styles": [f"/api/uploads/{style}"]}
+
+    r = bare.post(f"/api/jobs/{ids[1]}/cancel", json={})
+    assert r.status_code == 200
+    assert (r.json()["state"], r.json()["position"], r.json()["started"]) == ("cancelled", None, None)
+    assert bare.get(f"/api/jobs/{ids[2]}").json()["position"] == 2
+    assert bare.post(f"/api/jobs/{ids[1]}/cancel", json={}).status_code == 409
+    record = json.loads((bare.data / "jobs" / ids[1] / "job.json").read_text())
+    assert record["state"] == "cancelled"
+    assert bare.submit(body).status_code == 201            # room again
+
+
+def test_the_event_stream_says_hello_pings_and_tells_every_change(bare):
+    photo, style = _uploads(bare)
+    body = {"method": "transfer", "content": photo, "styles": [style], "options": {"size": 32}}
+    first = bare.submit(body).json()["id"]
+    status, messages = bare.events(lambda m: any(x.get("comment") == "ping" for x in m), timeout=10)
+    assert status == 200
+    assert messages[0]["type"] == "hello" and [j["id"] for j in messages[0]["jobs"]] == [first]
+
+    async def submit_while_listening():
+        listening = asyncio.create_task(read_events(bare.app, lambda m: bool(second) and ended(second[0])(m), 10))
+        await asyncio.sleep(0.1)
+        r = await bare.client.post("/api/jobs", json=body)
+        second.append(r.json()["id"])
+        await bare.client.post(f"/api/jobs/{second[0]}/cancel", json={})
+        return await listening
+
+    second: list = []
+    _, messages = bare.call(submit_while_listening())
+    states = [(j["state"], j["position"]) for j in job_events(messages, second[0])]
+    # (a stream keeps only the latest event of each job it has not sent yet: "queued" may be skipped)
+    assert states[-1] == ("cancelled", None) and set(states) <= {("queued", 2), ("cancelled", None)}
+
+
+def test_a_slow_page_skips_stale_events_and_never_holds_the_server_up():
+    from impasto.serve.queue import Hub
+
+    async def run():
+        hub = Hub()
+        slow = hub.subscribe()
+        for done in range(10_000):                      # a job's progress while the page reads nothing
+            hub.publish("a", {"job": "a", "done": done})
+        hub.publish("b", {"job": "b", "state": "done"})
+        hub.publish("a", {"job": "a", "state": "done"})
+        got = [await slow.next(1), await slow.next(1)]
+        with pytest.raises(asyncio.TimeoutError):
+            await slow.next(0.05)
+        hub.close()
+        return got, await slow.next(1)
+
+    got, after_close = asyncio.run(run())
+    assert [json.loads(text[6:]) for text in got] == [{"job": "b", "state": "done"}, {"job": "a", "state": "done"}]
+    assert after_close is None
+
+
+def test_a_restarted_server_marks_what_it_left_running_and_keeps_the_history(tmp_path):
+    """As a killed server leaves it: a job.json still "running" with its live image, one "queued"."""
+    data = tmp_path / "data"
+    s = Served(data, start_worker=False)
+    photo, style = _uploads(s)
+    body = {"method": "transfer", "content": photo, "styles": [style], "options": {"size": 32}}
+    running, waiting = s.submit(body).json()["id"], s.submit(body).json()["id"]
+    s.close()
+    for jid, state in ((running, "running"), (waiting, "queued")):
+        path = data / "jobs" / jid / "job.json"
+        record = json.loads(path.read_text())
+        record.update(state=state, message=None, ended=None, result=False, thumb=False)
+        path.write_text(json.dumps(record))
+    Image.new("RGB", (32, 24), (10, 200, 30)).save(data / "jobs" / running / "preview.jpg")
+
+    s = Served(data, start_worker=False)
+    try:
+        jobs = {j["id"]: j for j in s.get("/api/jobs").json()["jobs"]}
+        assert jobs[running]["state"] == jobs[waiting]["state"] == "interrupted"
+        assert jobs[running]["message"] == "the server stopped while this job was running"
+        assert jobs[waiting]["message"] == "the server stopped while this job was waiting"
+        assert jobs[running]["result"] == f"/api/jobs/{running}/result" and jobs[waiting]["result"] is None
+        image = Image.open(io.BytesIO(s.get(jobs[running]["result"]).content))
+        assert image.format == "PNG" and image.size == (32, 24) and image.getpixel((16, 12))[1] > 150
+        assert s.get(jobs[running]["thumb"]).headers["content-type"] == "image/jpeg"
+        assert json.loads((data / "jobs" / running / "job.json").read_text())["state"] == "interrupted"
+        assert s.post(f"/api/jobs/{running}/cancel", json={}).status_code == 409
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ real jobs on the worker
+
+def test_a_transfer_job_streams_its_progress_and_keeps_its_result(served, pictures):
+    async def run():
+        listening = asyncio.create_task(read_events(served.app, lambda m: made and ended(made[0])(m), JOB_S))
+        await asyncio.sleep(0.05)
+        r = await served.client.post("/api/jobs", json=transfer_body(pictures))
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+        return r.json(), await listening
+
+    made: list = []
+    answer, (_, messages) = served.call(run(), JOB_S + 10)
+    jid = answer["id"]
+    assert (answer["state"], answer["position"]) == ("queued", 1)
+    seen = job_events(messages, jid)
+    states = [j["state"] for j in seen]
+    assert states[0] == "queued" and states[-1] == "done" and "running" in states
+    progress = [j["progress"]["done"] for j in seen if j["progress"] and j["state"] == "running"]
+    assert progress == sorted(progress) and progress[-1] == 5
+    assert {j["progress"]["total"] for j in seen if j["progress"]} == {5}
+    totals = [j["losses"]["total"] for j in seen if j["losses"]]
+    assert totals[-1] < totals[0], "the loss did not fall"
+    previews = [j["preview"] for j in seen if j["preview"]]
+    assert len(set(previews)) >= 2 and previews[-1].endswith("?v=5")
+
+    job = seen[-1]
+    assert job["result"] == f"/api/jobs/{jid}/result" and job["message"] == "painted at 32x24"
+    folder = served.data / "jobs" / jid
+    assert {"job.json", "content.png", "style-1.png", "preview.jpg", "result.png", "thumb.jpg"} <= set(
+        os.listdir(folder))
+    record = json.loads((folder / "job.json").read_text())
+    assert record["state"] == "done" and record["losses"]["total"] == totals[-1]
+    r = served.get(job["result"])
+    assert r.headers["content-type"] == "image/png" and Image.open(io.BytesIO(r.content)).size == (32, 24)
+    d = served.get(job["result"] + "?download=1")
+    assert d.headers["content-disposition"] == f'attachment; filename="impasto-{jid}.png"'
+    assert served.get(job["thumb"]).headers["content-type"] == "image/jpeg"
+    assert served.get(job["preview"]).headers["content-type"] == "image/jpeg"
+
+
+def test_a_fast_job_paints_with_a_bundled_model(served, pictures):
+    r = served.submit({"method": "fast", "content": pictures[0], "model": "starry_night",
+                       "options": {"size": 32, "ratio": 0.01, "seed": 3}})
+    assert r.status_code == 201, r.text
+    job = served.wait(r.json()["id"], lambda j: j["state"] not in ("queued", "running"), "the fast job")
+    assert job["state"] == "done", job
+    assert job["progress"]["unit"] == "img" and job["settings"]["options"] == {"size": 32, "ratio": 0.01, "seed": 3}
+    assert Image.open(io.BytesIO(served.get(job["result"]).content)).size == (32, 24)
+
+
+def test_cancel_removes_a_waiting_job_and_stops_the_running_one_keeping_its_image(served, pictures):
+    long = served.submit(transfer_body(pictures, iterations=5000)).json()["id"]
+    waiting = served.submit(transfer_body(pictures)).json()
+    assert waiting["position"] == 1
+    served.wait(long, lambda j: j["state"] == "running" and (j["progress"] or {}).get("done", 0) >= 3,
+                "the long job to run")
+
+    # A page that connects now (a reload) is told the running job and then its progress.
+    _, messages = served.events(lambda m: len(job_events(m, long)) >= 2, timeout=60)
+    hello = {j["id"]: j for j in messages[0]["jobs"]}
+    assert hello[long]["state"] == "running" and hello[waiting["id"]]["position"] == 1
+    assert job_events(messages, long)[-1]["progress"]["done"] > hello[long]["progress"]["done"]
+
+    r = served.post(f"/api/jobs/{waiting['id']}/cancel", json={})
+    assert r.status_code == 200 and (r.json()["state"], r.json()["started"]) == ("cancelled", None)
+    assert served.get(f"/api/jobs/{long}").json()["state"] == "running"
+
+    r = served.post(f"/api/jobs/{long}/cancel", json={})
+    assert r.status_code == 200
+    job = r.json()
+    assert job["state"] == "cancelled", job
+    done = job["progress"]["done"]
+    assert 3 <= done < 5000 and job["message"] == f"stopped at iteration {done} of 5000; the latest image is kept"
+    assert Image.open(io.BytesIO(served.get(job["result"]).content)).size == (32, 24)
+    assert (served.data / "jobs" / long / "result.png").is_file()
+    assert served.post(f"/api/jobs/{long}/cancel", json={}).status_code == 409
+    assert served.get(f"/api/jobs/{waiting['id']}").json()["started"] is None
+
+
+def test_a_worker_that_dies_fails_its_job_and_a_new_one_takes_the_next(served, pictures):
+    long = served.submit(transfer_body(pictures, iterations=5000)).json()["id"]
+    served.wait(long, lambda j: (j["progress"] or {}).get("done", 0) >= 2, "the long job to run")
+    os.kill(served.app.state.jobs.worker.pid, signal.SIGKILL)
+    job = served.wait(long, lambda j: j["state"] != "running", "the job of the killed worker")
+    assert job["state"] == "failed"
+    assert job["message"] == "the worker process stopped (exit code -9) while running this job"
+    nxt = served.submit(transfer_body(pictures, iterations=2)).json()["id"]
+    assert served.wait(nxt, lambda j: j["state"] not in ("queued", "running"), "a job on the new worker")[
+        "state"] == "done"
+
+
+def test_stopping_the_server_interrupts_the_running_job_and_a_new_one_shows_it(tmp_path, one_thread_env):
+    data = tmp_path / "data"
+    s = Served(data, Limits(preview_every=1))
+    try:
+        photo, style = _uploads(s)
+        body = {"method": "transfer", "content": photo, "styles": [style], "options": {"size": 32, "iterations": 5000}}
+        running = s.submit(body).json()["id"]
+        waiting = s.submit(body).json()["id"]
+        s.wait(running, lambda j: j["preview"] is not None, "a live image")
+    finally:
+        s.close()
+    s = Served(data, start_worker=False)
+    try:
+        jobs = {j["id"]: j for j in s.get("/api/jobs").json()["jobs"]}
+        assert (jobs[running]["state"], jobs[waiting]["state"]) == ("interrupted", "interrupted")
+        assert jobs[running]["progress"]["total"] == 5000
+        assert Image.open(io.BytesIO(s.get(jobs[running]["result"]).content)).size == (32, 24)
+        assert jobs[waiting]["result"] is None
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------------ the command
+
+def test_the_command_refuses_a_port_in_use_and_a_bad_port_with_one_line(tmp_path):
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_cli("serve", "--port", port, "--data", tmp_path / "data")
+    assert (code, err) == (2, f"impasto: error: --port {port}: already in use on 127.0.0.1; choose another port\n")
+    code, out, err = run_cli("serve", "--port", 70000, "--data", tmp_path / "data")
+    assert (code, err) == (2, "impasto: error: --port must be from 1 to 65535, got 70000\n")
+
+
+def test_loopback_addresses_are_told_from_others():
+    from impasto.serve.app import is_loopback
+
+    assert all(map(is_loopback, ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost")))
+    assert not any(map(is_loopback, ("0.0.0.0", "::", "192.168.1.5", "example.com")))
