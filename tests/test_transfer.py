@@ -45,15 +45,41 @@ def test_content_structure_is_kept(small_images, vgg):
     assert _corr(out, content) > _corr(out, style) + 0.1
 
 
-@pytest.mark.parametrize("init", ["content", "noisy-content", "style", "file"])
+@pytest.mark.parametrize("init", ["content", "recolored", "noisy-content", "style", "file"])
 def test_init_modes(small_images, vgg, init):
     start = str(small_images["kandinsky"]) if init == "file" else init
     out, losses = _run(small_images, vgg, iterations=15, init=start)
     assert losses[-1]["total"] < losses[0]["total"]
-    reference = {"content": "tubingen", "noisy-content": "tubingen", "style": "starry_night",
+    reference = {"content": "tubingen", "recolored": "tubingen", "noisy-content": "tubingen", "style": "starry_night",
                  "file": "kandinsky"}[init]
     # few iterations from that start: the result still resembles it
     assert _corr(out, Image.open(small_images[reference])) > 0.3
+
+
+def test_recolored_start_has_the_paintings_colour_statistics():
+    """The default start: the photo recoloured so its colour mean and covariance are the style's."""
+    import torch
+
+    from impasto.color import color_statistics
+    from impasto.gatys import recolored
+    from impasto.imageio import resize_to_tensor
+
+    g = torch.Generator().manual_seed(0)
+    photo = 0.25 + 0.5 * torch.rand(1, 3, 24, 32, generator=g)
+    pixels = (torch.rand(40, 30, 3, generator=g) ** 2 * 255).round().to(torch.uint8).numpy()
+    painting = Image.fromarray(pixels)
+    start = recolored(photo, [painting])
+    assert start.shape == photo.shape
+    mu_s, cov_s = color_statistics(start)
+    mu_p, cov_p = color_statistics(resize_to_tensor(painting, size=(32, 24)))  # the painting at the photo's size
+    assert torch.allclose(mu_s, mu_p, atol=0.02) and torch.allclose(cov_s, cov_p, atol=0.01)
+    assert not torch.allclose(mu_s, color_statistics(photo)[0], atol=0.05)  # it did move
+
+
+def test_recolored_start_begins_with_a_lower_style_loss(small_images, vgg):
+    _, content = _run(small_images, vgg, iterations=1, init="content")
+    _, recolor = _run(small_images, vgg, iterations=1, init="recolored")
+    assert recolor[0]["style"] < 0.8 * content[0]["style"]
 
 
 def test_content_init_starts_at_zero_content_loss(small_images, vgg):

@@ -88,7 +88,7 @@ def test_interrupted_video_goes_on_with_the_kept_frames(vgg, tmp_path):
                        callback=stop_in_third_frame, network=vgg, cancel=cancel)
     partial = stopped.value.partial
     assert len(partial.frames) == 2 and partial.total == 5
-    assert sorted(p.name for p in partial.folder.iterdir()) == ["frame_00001.png", "frame_00002.png"]
+    assert sorted(p.name for p in partial.folder.iterdir()) == ["frame_00001.npy", "frame_00002.npy"]
     events = []
     resumed = optimise_video(clip, EXAMPLES / "starry_night.jpg", SMALL, video, tmp_path / "o.mp4",
                              callback=events.append, network=vgg)

@@ -74,6 +74,27 @@ def test_flow_recovers_a_known_shift(shift):
     assert mask[:, edge_x].max() < 0.3 and mask[edge_y].max() < 0.3
 
 
+def test_guide_at_the_frames_size_is_flow_and_reliability():
+    a, b = texture(H, W), texture(H, W, shift=(2.0, -1.0))
+    back, mask = vf.guide(b, a, side=0, preset="medium")
+    assert np.array_equal(back, vf.flow(b, a))
+    assert np.array_equal(mask, vf.reliability(back, vf.flow(a, b)))
+
+
+@pytest.mark.parametrize("preset", ["ultrafast", "fast", "medium"])
+def test_guide_computed_small_gives_the_motion_at_full_size(preset):
+    """The fast mode's guide: flow and reliability made at a long side of 48 px for 96 px frames,
+    then brought back; the flow is scaled to full-size pixels (a 4 px shift stays 4 px)."""
+    shift = (4.0, -2.0)
+    a, b = texture(H, W), texture(H, W, shift=shift)  # b(x) = a(x - d): the flow from b back to a is -d
+    back, mask = vf.guide(b, a, side=48, preset=preset)
+    assert back.shape == (H, W, 2) and mask.shape == (H, W) and back.dtype == np.float32
+    inner = back[16:-16, 16:-16]
+    assert np.median(np.abs(inner + np.array(shift, dtype=np.float32))) < 0.5
+    assert mask[16:-16, 16:-16].mean() > 0.9 and 0 <= mask.min() and mask.max() <= 1
+    assert mask[:, :3].mean() < 0.5  # what enters at the left edge has no counterpart: not reliable
+
+
 def test_flows_pairs_each_frame_once():
     frames = [texture(24, 32, shift=(i, 0)) for i in range(3)]
     pairs = vf.flows(frames)
