@@ -23,7 +23,9 @@ objective reaches pastiche's final one. Printed per pair and size: each tool's w
 objective, and the ratio (impasto's time to reach pastiche's final objective) / (pastiche's time).
 Targets: <= 1/4 at 512 px (pastiche 300 steps), <= 1/8 at 1024 px (pastiche 100 steps).
 Usage: python benchmarks/vs_pastiche.py [--sizes 512:300,1024:100] [--pairs tubingen:starry_night,...]
-                                        [--impasto-iterations N]
+                                        [--impasto-iterations N] [--precision fp32]
+On a CPU with native bf16, `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
+python benchmarks/vs_pastiche.py --precision fp32` runs both tools on AVX2 kernels only, as an AVX2 CPU would.
 """
 
 from __future__ import annotations
@@ -96,11 +98,12 @@ def run_impasto(content: Path, style: Path, target: float, config: TransferConfi
     return image, t.seconds, reached.get("time")
 
 
-def compare(c_name: str, s_name: str, size: int, steps: int, folder: Path, more_iterations: int) -> None:
+def compare(c_name: str, s_name: str, size: int, steps: int, folder: Path, more_iterations: int,
+            precision: str = "auto") -> None:
     content, style = prepare(c_name, size, folder), prepare(s_name, size, folder)
     evaluator = Evaluator(content, style)
     weights = pastiche_weights(content, evaluator.scale)
-    config = TransferConfig(size=size, style_scale=1.0)
+    config = TransferConfig(size=size, style_scale=1.0, precision=precision)
     p_img, p_time, curve = run_pastiche(content, style, size, steps, weights)
     p_obj = evaluator(p_img)["total"]
     i_img, i_time, i_reach = run_impasto(content, style, p_obj, config)
@@ -135,10 +138,14 @@ def main() -> None:
     parser.add_argument("--pairs", default="tubingen:starry_night,tubingen:kandinsky")
     parser.add_argument("--impasto-iterations", type=int, default=TransferConfig.iterations,
                         help="if impasto's default run does not reach pastiche's objective, try again with this many")
+    parser.add_argument("--precision", default=TransferConfig.precision,
+                        help="impasto's --precision (fp32: the path of CPUs without native bf16; with "
+                             "ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 both "
+                             "tools run AVX2 kernels, as on such a CPU)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="impasto-bench-"))
     torch.manual_seed(0)
-    config = TransferConfig()
+    config = TransferConfig(precision=args.precision)
     print(f"impasto defaults: scales={config.scales} iterations={config.iterations} optimizer={config.optimizer} "
           f"init={config.init} normalization={config.normalization} convolution={config.convolution} "
           f"precision={config.precision} (here {resolve_precision(config.precision, torch.device('cpu'))}); "
@@ -146,7 +153,7 @@ def main() -> None:
     for item in args.sizes.split(","):
         size, steps = map(int, item.split(":"))
         for pair in args.pairs.split(","):
-            compare(*pair.split(":"), size, steps, folder, args.impasto_iterations)
+            compare(*pair.split(":"), size, steps, folder, args.impasto_iterations, args.precision)
 
 
 if __name__ == "__main__":

@@ -186,7 +186,8 @@ def served(tmp_path_factory, one_thread_env):
 def bare(tmp_path):
     """An app without a worker (jobs stay queued) and with small limits, one per test."""
     s = Served(tmp_path / "data", Limits(max_upload_bytes=200_000, max_pixels=250_000, max_queue=3, max_size=256,
-                                         ping_s=0.3), start_worker=False)
+                                         ping_s=0.3, max_clip_frames=30, max_clip_seconds=2.0,
+                                         max_clip_pixels=10_000), start_worker=False)
     yield s
     s.close()
 
@@ -212,10 +213,14 @@ def test_info_gives_the_defaults_of_the_config_and_what_can_be_chosen(bare):
     assert r.status_code == 200
     info = r.json()
     defaults = TransferConfig()
-    assert info["defaults"] == {"size": defaults.size, "ratio": defaults.ratio, "iterations": defaults.iterations,
-                                "color": defaults.color, "preset": None}
+    assert {k: v for k, v in info["defaults"].items() if k != "video"} == {
+        "size": defaults.size, "ratio": defaults.ratio, "iterations": defaults.iterations, "color": defaults.color,
+        "preset": None}
     assert info["choices"]["color"] == ["transfer", "luminance", "match"]
-    assert info["choices"]["method"] == ["transfer", "fast"]
+    assert info["choices"]["method"] == ["transfer", "fast", "video"]
+    assert info["choices"]["video_mode"] == ["fast", "optimisation"]
+    assert info["defaults"]["video"] == {"temporal": 0.3, "frame_iterations": 20, "temporal_weight": 30.0}
+    assert (info["limits"]["max_clip_frames"], info["limits"]["max_clip_seconds"]) == (30, 2.0)
     assert "paper" in info["choices"]["preset"]
     assert "starry_night" in info["models"]
     assert info["limits"]["max_upload_bytes"] == 200_000 and info["limits"]["max_queue"] == 3
@@ -235,6 +240,7 @@ def test_an_upload_is_kept_under_a_name_the_server_makes(bare):
     up = r.json()
     assert len(up["id"]) == 16 and int(up["id"], 16) >= 0
     assert (up["name"], up["width"], up["height"], up["url"]) == ("evil name.png", 40, 30, f"/api/uploads/{up['id']}")
+    assert up["kind"] == "image"
     uploads = bare.data / "uploads"
     assert (uploads / f"{up['id']}.png").read_bytes() == data
     assert not any("evil" in name for name in files_under(bare.data.parent))
@@ -264,10 +270,13 @@ def _gif() -> bytes:
 
 
 @pytest.mark.parametrize("name, data, message", [
-    ("notes.txt", b"a shopping list, not a picture\n", "notes.txt is not an image (PNG, JPEG, WebP)"),
+    ("notes.txt", b"a shopping list, not a picture\n", "notes.txt is not an image (PNG, JPEG, WebP) or a clip "
+                                                       "(MP4, MOV, WebM, animated GIF or WebP)"),
     ("cut.png", png((64, 48))[:300], "cut.png is not an image (PNG, JPEG, WebP): this PNG file is damaged or truncated"),
-    ("anim.gif", _gif(), "anim.gif is not an image (PNG, JPEG, WebP); it is GIF"),
-    ("empty.png", b"", "empty.png is not an image (PNG, JPEG, WebP): the file is empty"),
+    ("still.gif", _gif(), "still.gif is not an image (PNG, JPEG, WebP); it is a GIF of one frame (a GIF is taken as "
+                          "a clip when it is animated)"),
+    ("empty.png", b"", "empty.png is not an image (PNG, JPEG, WebP) or a clip (MP4, MOV, WebM, animated GIF or WebP): "
+                       "the file is empty"),
 ])
 def test_what_is_not_an_image_is_refused_and_nothing_is_written(bare, name, data, message):
     before = files_under(bare.data)
@@ -366,7 +375,7 @@ def _uploads(s):
 
 
 @pytest.mark.parametrize("change, status, message", [
-    ({"method": "paint"}, 400, "method must be transfer or fast, not 'paint'"),
+    ({"method": "paint"}, 400, "method must be transfer, fast or video, not 'paint'"),
     ({"content": "../../etc/passwd"}, 400, "content: no such upload '../../etc/passwd' (upload the image first)"),
     ({"content": "0123456789abcdef"}, 400, "content: no such upload '0123456789abcdef' (upload the image first)"),
     ({"styles": []}, 400, "styles: give at least one painting (a list of upload ids)"),
@@ -636,6 +645,216 @@ def test_stopping_the_server_interrupts_the_running_job_and_a_new_one_shows_it(t
         assert jobs[waiting]["result"] is None
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------ clips and video jobs
+
+def clip(frames=6, size=(48, 32), fps=12, fmt="mp4", codec="libx264", audio=False) -> bytes:
+    """A tiny clip made with PyAV: a bright bar moving right over a gradient (and a tone)."""
+    import av
+    import numpy as np
+
+    w, h = size
+    out = io.BytesIO()
+    with av.open(out, "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        sound = None
+        if audio:
+            sound = container.add_stream("aac", rate=16000)
+            sound.codec_context.layout = "mono"
+        for i in range(frames):
+            a = np.zeros((h, w, 3), np.uint8)
+            a[..., 0] = np.linspace(20, 200, w, dtype=np.uint8)[None]
+            a[..., 2] = 120
+            x = (i * 4) % max(1, w - 8)
+            a[:, x:x + 8] = (250, 230, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+                container.mux(packet)
+        if sound is not None:
+            n = int(16000 * frames / fps)
+            tone = (0.2 * np.sin(np.arange(n) * 2 * np.pi * 440 / 16000)).astype(np.float32)[None]
+            for start in range(0, n, 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
+                                                   layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, start
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode(None):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return out.getvalue()
+
+
+def gif(frames=4, size=(20, 12)) -> bytes:
+    images = [Image.new("RGB", size, ((40 * i) % 256, 90, (7 * i) % 256)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=50, loop=0)
+    return out.getvalue()
+
+
+def decoded(data: bytes) -> dict:
+    """What a player sees of an MP4: codec, pixel format, size, frame count, audio."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        vs = container.streams.video[0]
+        frames = list(container.decode(vs))
+        return {"codec": vs.codec_context.name, "pix_fmt": vs.codec_context.pix_fmt,
+                "size": (frames[0].width, frames[0].height), "frames": len(frames),
+                "audio": bool(container.streams.audio), "format": container.format.name}
+
+
+def test_clips_are_taken_as_their_own_kind_of_upload(bare):
+    data = clip()
+    r = bare.upload("walk.mp4", data, "video/mp4")
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert {k: up[k] for k in ("kind", "name", "width", "height", "frames", "fps", "duration", "audio")} == {
+        "kind": "clip", "name": "walk.mp4", "width": 48, "height": 32, "frames": 6, "fps": 12.0, "duration": 0.5,
+        "audio": False}
+    got = bare.get(up["url"])
+    assert got.headers["content-type"] == "video/mp4" and got.content == data
+    poster = bare.get(up["poster"])
+    assert poster.headers["content-type"] == "image/jpeg" and Image.open(io.BytesIO(poster.content)).size == (48, 32)
+    assert (bare.data / "uploads" / f"{up['id']}.mp4").is_file()
+    webm = bare.upload("walk.webm", clip(fmt="webm", codec="libvpx-vp9"), "video/webm").json()
+    assert (webm["kind"], webm["frames"]) == ("clip", 6)
+    animated = bare.upload("loop.gif", gif(), "image/gif").json()
+    assert (animated["kind"], animated["frames"], animated["fps"], animated["width"]) == ("clip", 4, 20.0, 20)
+    assert bare.get(animated["url"]).headers["content-type"] == "image/gif"
+    assert bare.get(f"/api/uploads/{bare.upload('p.png', png((8, 8))).json()['id']}/poster").status_code == 404
+
+
+def _avi() -> bytes:
+    return clip(fmt="avi", codec="mpeg4")
+
+
+@pytest.mark.parametrize("name, make, status, message", [
+    ("long.mp4", lambda: clip(frames=31, fps=25), 413,
+     "long.mp4 is too long: more than 30 frames (the limit is 30 frames per clip)"),
+    ("slow.mp4", lambda: clip(frames=6, fps=2), 413, "slow.mp4 is too long: more than 2 s (the limit is 2 s per clip)"),
+    ("long.gif", lambda: gif(frames=31), 413, "long.gif is too long: 31 frames (the limit is 30 frames per clip)"),
+    ("wide.mp4", lambda: clip(frames=2, size=(128, 96)), 413,
+     "wide.mp4 is too large: 128x96 pixels a frame, over the limit of 0.01 million pixels per frame of a clip"),
+    ("big.mp4", lambda: os.urandom(200_001), 413, "big.mp4 is too large (the limit is 0.2 MB per file)"),
+    ("old.avi", _avi, 415, "old.avi is a video in the avi format; a clip is MP4, MOV, WebM, animated GIF or WebP"),
+    ("cut.mp4", lambda: clip()[:400], 415, "cut.mp4 is not an image (PNG, JPEG, WebP) or a clip (MP4, MOV, WebM, "
+                                          "animated GIF or WebP)"),
+])
+def test_clips_too_long_too_large_or_not_taken_are_refused_and_nothing_is_written(bare, name, make, status, message):
+    before = files_under(bare.data)
+    r = bare.upload(name, make(), "video/mp4")
+    assert (r.status_code, r.json()) == (status, {"error": message})
+    assert files_under(bare.data) == before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mode": "slow"}, "mode must be fast or optimisation for a video, not 'slow'"),
+    ({"content": "PHOTO"}, "content: p.png is an image; a video job takes a clip (MP4, MOV, WebM, animated GIF or WebP)"),
+    ({"options": {"temporal": 2}}, "--temporal must be from 0 to 1, got 2"),
+    ({"options": {"temporal": "x"}}, "--temporal must be float, got 'x'"),
+    ({"options": {"size": 2000}}, "--size must be at most 256 on this server, got 2000"),
+    ({"options": {"brush": 1}}, "unknown option 'brush' (the options are preset, size, ratio, iterations, color, seed, "
+                                "temporal, frame_iterations, temporal_weight)"),
+    ({"mode": "optimisation", "styles": ["PHOTO"], "options": {"frame_iterations": -1}},
+     "--frame-iterations must be from 0 to 10000000, got -1"),
+    ({"mode": "optimisation", "styles": ["PHOTO"], "options": {"size": 32, "frame_iterations": 6000}},
+     "--frame-iterations must be at most 5000 on this server, got 6000"),
+    ({"mode": "optimisation", "styles": ["CLIP"]}, "styles: walk.mp4 is a clip; a clip is painted by the method video"),
+    ({"method": "transfer", "styles": ["PHOTO"]}, "content: walk.mp4 is a clip; a clip is painted by the method video"),
+])
+def test_bad_video_jobs_are_refused_with_one_line(bare, change, message):
+    photo = bare.upload("p.png", png((32, 24))).json()["id"]
+    walk = bare.upload("walk.mp4", clip(frames=3), "video/mp4").json()["id"]
+    ids = {"PHOTO": photo, "CLIP": walk}
+    body = {"method": "video", "mode": "fast", "content": walk, "model": "starry_night", "options": {"size": 32}}
+    body.update({k: ([ids.get(x, x) for x in v] if isinstance(v, list) else ids.get(v, v) if isinstance(v, str) else v)
+                 for k, v in change.items()})
+    before = files_under(bare.data)
+    r = bare.submit(body)
+    assert (r.status_code, r.json()["error"]) == (400, message)
+    assert files_under(bare.data) == before
+
+
+def test_a_restarted_server_marks_a_running_video_job_keeping_its_last_frame_as_the_thumb(tmp_path):
+    data = tmp_path / "data"
+    s = Served(data, start_worker=False)
+    walk = s.upload("walk.mp4", clip(frames=3), "video/mp4").json()["id"]
+    jid = s.submit({"method": "video", "mode": "fast", "content": walk, "model": "starry_night"}).json()["id"]
+    s.close()
+    folder = data / "jobs" / jid
+    record = json.loads((folder / "job.json").read_text())
+    record.update(state="running")
+    (folder / "job.json").write_text(json.dumps(record))
+    Image.new("RGB", (48, 32), (10, 200, 30)).save(folder / "preview.jpg")
+    (folder / "result.mp4.frames-0123456789abcdef").mkdir()
+    s = Served(data, start_worker=False)
+    try:
+        job = s.get(f"/api/jobs/{jid}").json()
+        assert (job["state"], job["result"], job["result_type"]) == ("interrupted", None, None)
+        assert job["thumb"] == f"/api/jobs/{jid}/thumb" and job["inputs"]["poster"] == f"/api/uploads/{walk}/poster"
+        assert not list(folder.glob("result.mp4.frames-*"))
+    finally:
+        s.close()
+
+
+def test_a_fast_video_job_paints_every_frame_and_keeps_an_mp4_browsers_play(served):
+    up = served.upload("walk.mp4", clip(frames=6, audio=True), "video/mp4").json()
+    assert (up["kind"], up["frames"], up["audio"]) == ("clip", 6, True)
+    r = served.submit({"method": "video", "mode": "fast", "content": up["id"], "model": "starry_night",
+                       "options": {"size": 45, "temporal": 0.5, "color": "luminance"}})
+    assert r.status_code == 201, r.text
+    jid = r.json()["id"]
+    job = served.wait(jid, lambda j: j["state"] not in ("queued", "running"), "the fast video job")
+    assert job["state"] == "done", job
+    assert job["message"] == "painted 6 frames at 44x30, 12 fps, with the clip's audio"
+    p = job["progress"]
+    assert (p["unit"], p["done"], p["total"], p["frames"], p["frame"]) == ("frame", 6, 6, 6, 6)
+    assert p["stage"].startswith("frame 6/6") and p["fpm"] > 0
+    assert int(job["preview"].rsplit("v=", 1)[1]) >= 4, "the frames did not arrive as previews"   # frames 1..5
+    assert job["result_type"] == "video/mp4" and job["mode"] == "fast"
+    result = served.get(job["result"])
+    assert result.headers["content-type"] == "video/mp4"
+    assert decoded(result.content) == {"codec": "h264", "pix_fmt": "yuv420p", "size": (44, 30), "frames": 6,
+                                       "audio": True, "format": "mov,mp4,m4a,3gp,3g2,mj2"}
+    d = served.get(job["result"] + "?download=1")
+    assert d.headers["content-disposition"] == f'attachment; filename="impasto-{jid}.mp4"'
+    assert Image.open(io.BytesIO(served.get(job["thumb"]).content)).size == (44, 30)
+    assert Image.open(io.BytesIO(served.get(job["preview"]).content)).size == (44, 30)
+    folder = served.data / "jobs" / jid
+    assert not list(folder.glob("*.frames-*")), "the kept frames were not removed"
+    assert json.loads((folder / "job.json").read_text())["settings"]["mode"] == "fast"
+
+
+def test_an_optimisation_video_job_paints_a_clip_after_paintings(served, pictures):
+    walk = served.upload("walk.mp4", clip(frames=3), "video/mp4").json()["id"]
+    r = served.submit({"method": "video", "mode": "optimisation", "content": walk, "styles": [pictures[1]],
+                       "options": {"size": 32, "iterations": 2, "frame_iterations": 2, "temporal_weight": 10}})
+    assert r.status_code == 201, r.text
+    job = served.wait(r.json()["id"], lambda j: j["state"] not in ("queued", "running"), "the optimisation video")
+    assert job["state"] == "done", job
+    assert (job["progress"]["done"], job["progress"]["total"], job["progress"]["unit"]) == (6, 6, "it")
+    assert decoded(served.get(job["result"]).content)["frames"] == 3
+    assert decoded(served.get(job["result"]).content)["size"] == (32, 20)          # 32x21, cropped to even
+
+
+def test_cancelling_a_running_video_job_keeps_the_frames_made_so_far_as_a_shorter_mp4(served, pictures):
+    walk = served.upload("walk.mp4", clip(frames=3), "video/mp4").json()["id"]
+    jid = served.submit({"method": "video", "mode": "optimisation", "content": walk, "styles": [pictures[1]],
+                         "options": {"size": 32, "iterations": 2, "frame_iterations": 5000}}).json()["id"]
+    served.wait(jid, lambda j: j["preview"] is not None and (j["progress"] or {}).get("frame") == 2,
+                "the first frame to be finished")
+    r = served.post(f"/api/jobs/{jid}/cancel", json={})
+    assert r.status_code == 200
+    job = r.json()
+    assert job["state"] == "cancelled", job
+    assert job["message"] == "stopped at frame 2 of 3; the 1 frame made so far is kept as a shorter video"
+    assert job["result_type"] == "video/mp4"
+    assert decoded(served.get(job["result"]).content)["frames"] == 1
+    assert served.get(job["thumb"]).status_code == 200
+    assert not list((served.data / "jobs" / jid).glob("*.frames-*"))
 
 
 # ------------------------------------------------------------------ the command

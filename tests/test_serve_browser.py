@@ -1,7 +1,8 @@
 """The page of ``impasto serve`` in a real browser: Debian's Chromium, headless, driven by Playwright.
 
 The server is the real one (``python -m impasto serve --port P --data TMP``, a subprocess on
-127.0.0.1); the pictures are tiny PNGs made here, so every job is small (64 px) and the file runs in
+127.0.0.1); the pictures are tiny PNGs made here (and one short MP4, made with PyAV), so every job
+is small (64 px) and the file runs in
 well under two minutes on two slow cores. Every wait has a deadline.
 
 ``python tests/test_serve_browser.py docs/images/serve.png`` takes the README's screenshot from a
@@ -400,6 +401,75 @@ def test_a_full_queue_is_refused_in_the_page(page, server, pictures):
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(request, timeout=30).close()
     expect(page.locator("#queue-empty")).to_be_visible()
+
+
+def write_clip(path: Path, frames: int, size=(64, 48), fps=25) -> Path:
+    """A small MP4 made with PyAV: a yellow bar moving over a gradient."""
+    import av
+    import numpy as np
+
+    w, h = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(frames):
+            a = np.zeros((h, w, 3), np.uint8)
+            a[..., 0] = np.linspace(20, 200, w, dtype=np.uint8)[None]
+            a[..., 2] = 120
+            x = i % (w - 8)
+            a[:, x:x + 8] = (250, 230, 40)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def test_a_video_job_shows_its_frames_arrive_and_plays_its_result(page, server, tmp_path):
+    url, info = server
+    assert "video" in info["choices"]["method"], "the video extra (PyAV, OpenCV) is not installed"
+    frames = 120
+    page.set_input_files("#content-file", write_clip(tmp_path / "walk.mp4", frames))
+    chip = page.locator("#content-chosen .chip:not(.pending)")
+    expect(chip).to_have_count(1)
+    expect(chip).to_have_attribute("data-kind", "clip")
+    expect(chip).to_contain_text(f"{frames} frames")
+    expect(page.locator("input[name=method][value=video]")).to_be_checked()     # a clip chooses Video
+    wait_for(lambda: image_loaded(chip.locator("img")), 10, "the clip's poster")
+    page.select_option("#video-mode", "fast")
+    expect(page.locator("#model")).to_be_visible()
+    expect(page.locator("#temporal")).to_be_visible()
+    expect(page.locator("#styles-section")).to_be_hidden()
+    page.select_option("#model", info["models"][0])
+    page.fill("#size", "64")
+    watch_live_image(page)
+    jid = submit(page)
+    expect(card(page, jid)).to_have_attribute("data-state", "done", timeout=JOB_MS)
+    previews = seen_previews(page, jid)
+    assert len(previews) >= 2, f"the frames did not arrive on the canvas: {previews}"
+    expect(page.locator("#video-frame")).to_have_text(f"{frames} of {frames}")
+    expect(page.locator("#video-fpm")).not_to_have_text("–")
+
+    # The result plays on the canvas and in the history; it downloads as an MP4.
+    live = page.locator("#live-video")
+    expect(live).to_be_visible()
+    expect(live).to_have_attribute("src", f"/api/jobs/{jid}/result")
+    expect(page.locator("#live")).to_be_hidden()
+    wait_for(lambda: live.evaluate("v => v.readyState >= 1 && v.videoWidth === 64 && Math.round(v.duration * 25) === "
+                                   f"{frames}"), 20, "the result video to load in the browser")
+    kept = card(page, jid).locator("video")
+    expect(kept).to_have_count(1)
+    expect(kept).to_have_attribute("controls", "")
+    expect(page.locator("#live-download")).to_have_attribute("href", f"/api/jobs/{jid}/result?download=1")
+
+    # "Use these settings again" brings back the clip, the video mode and its options.
+    page.check("input[name=method][value=transfer]")
+    page.fill("#size", "300")
+    card(page, jid).get_by_role("button", name="Use these settings again").click()
+    expect(page.locator("input[name=method][value=video]")).to_be_checked()
+    expect(page.locator("#video-mode")).to_have_value("fast")
+    expect(page.locator("#size")).to_have_value("64")
+    expect(page.locator("#content-chosen .chip")).to_have_attribute("data-kind", "clip")
 
 
 # ------------------------------------------------------------------ the README's screenshot

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .atomic import TEMP_PREFIX, atomic_write
 from .errors import ImpastoError
 
 # Decoding larger images is refused (Pillow's decompression-bomb guard, made an error).
 MAX_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-TEMP_PREFIX = ".impasto-"  # temporary files beside an output: short, so any legal output name has room
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
@@ -178,24 +178,6 @@ def same_file(a: Path, b: Path) -> bool:
 def check_output_path(path: str | os.PathLike, inputs=()) -> Path:
     """An image output: .png, .jpg, .jpeg or .webp, writable, and none of ``inputs``."""
     return check_writable(path, tuple(FORMATS), inputs=inputs)
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix or ".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save_image(image, path: str | os.PathLike) -> Path:

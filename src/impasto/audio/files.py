@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write, check_writable
+from ..atomic import atomic_write
+from ..imageio import check_writable
 from .resample import resample
 
 # Extension -> (libsndfile format, subtype).

@@ -9,7 +9,8 @@ from typing import Sequence
 
 import torch
 
-from ..imageio import atomic_write, check_writable
+from ..atomic import atomic_write
+from ..imageio import check_writable
 
 PLOT_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 

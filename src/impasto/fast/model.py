@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write
+from ..atomic import atomic_write
 from .network import TransformNet
 
 FORMAT = "impasto-fast/1"

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ImpastoError
-from ..imageio import atomic_write
+from ..atomic import atomic_write
 from .model import FastModel
 
 STYLES_KEY = "impasto_styles"

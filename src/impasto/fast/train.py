@@ -28,7 +28,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
-from ..imageio import atomic_write, load_image, open_image, resize_to_tensor, save_image
+from ..atomic import atomic_write
+from ..imageio import load_image, open_image, resize_to_tensor, save_image
 from ..losses import total_variation
 from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads

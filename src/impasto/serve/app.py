@@ -6,7 +6,11 @@ page's files, and the safety rules every request passes first:
 - a request with an Origin header must come from a page of this server (no other site may post);
 - a POST is JSON or a multipart upload (a plain cross-site form cannot send either without an Origin);
 - uploads: at most :attr:`Limits.max_upload_bytes` (counted while they arrive; nothing is kept of a
-  larger one) and :attr:`Limits.max_pixels`, only PNG, JPEG and WebP that Pillow decodes whole;
+  larger one) and :attr:`Limits.max_pixels`, only PNG, JPEG and WebP that Pillow decodes whole; or a
+  short clip (MP4, MOV, WebM through PyAV; animated GIF and WebP through Pillow) of at most
+  :attr:`Limits.max_clip_seconds`, :attr:`Limits.max_clip_frames` and :attr:`Limits.max_clip_pixels`
+  a frame, probed here without decoding it (its packets counted, its first frame decoded for the
+  poster: PyAV is light, PyTorch stays out of the server);
 - every name on disk is made by the server (:mod:`.store`); at most :attr:`Limits.max_queue` waiting.
 
 Every refusal is one JSON line ``{"error": "..."}`` with its status, as the command line's errors.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import io
 import json
 import socket
@@ -39,7 +44,7 @@ from .. import __version__
 from ..errors import ImpastoError
 from .queue import AlreadyEnded, JobQueue, QueueFull, WorkerBroken, sse
 from .store import FORMATS, MEDIA_TYPES, Store, new_id
-from .worker import ALL_OPTIONS, METHODS, OPTIONS, build_config
+from .worker import ACCEPTED, METHODS, OPTIONS, VIDEO_MODES, build_config, kind_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -59,6 +64,9 @@ class Limits:
     ping_s: float = 15.0                 # a comment line on a quiet event stream
     cancel_wait_s: float = 10.0          # POST .../cancel waits this long for the running job to stop
     image_checks: int = 2                # uploads decoded at once (each up to max_pixels x 3 bytes)
+    max_clip_seconds: float = 10.0       # one uploaded clip: its length (frames over the frame rate)
+    max_clip_frames: int = 250           # ... its frames
+    max_clip_pixels: int = 2_100_000     # ... one frame, width x height (1920x1080 fits); the bytes: max_upload_bytes
 
 
 DRAIN_FACTOR = 4   # an upload over the limit is read (and dropped) up to this many times the limit, so the
@@ -287,6 +295,158 @@ def keep_image(store: Store, data: bytes, name: str, max_pixels: int) -> dict:
     return store.add_upload(data, fmt, name, w, h)
 
 
+CLIPS = "MP4, MOV, WebM, animated GIF or WebP"
+CLIP_CONTAINERS = {"mov": ".mp4", "mp4": ".mp4", "webm": ".webm", "matroska": ".webm"}
+
+
+def not_media(name: str) -> str:
+    return f"{name} is not an image (PNG, JPEG, WebP) or a clip ({CLIPS})"
+
+
+def video_available() -> bool:
+    """Whether the video extra (PyAV, OpenCV) is installed; looked up, not imported."""
+    return all(importlib.util.find_spec(m) is not None for m in ("av", "cv2"))
+
+
+def keep_upload(store: Store, data: bytes, name: str, limits: Limits) -> dict:
+    """An upload, an image (:func:`check_image`) or a clip (:func:`check_clip`), checked, then kept;
+    its record. Nothing is written for a refused one."""
+    if not data:
+        raise Refused(415, f"{not_media(name)}: the file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt, frames = img.format, getattr(img, "n_frames", 1)
+    except Image.DecompressionBombError:  # an image: check_image says how large
+        return keep_image(store, data, name, limits.max_pixels)
+    except Exception:  # not an image Pillow knows: a video, or nothing
+        fmt = frames = None
+    if fmt is None:
+        probe, poster = check_clip(data, name, limits)
+        return store.add_clip(data, probe, name, poster)
+    if fmt in ("GIF", "WEBP") and frames > 1:
+        probe, poster = check_animation(data, name, limits)
+        return store.add_clip(data, probe, name, poster)
+    if fmt == "GIF":
+        raise Refused(415, f"{name} is not an image (PNG, JPEG, WebP); it is a GIF of one frame "
+                           f"(a GIF is taken as a clip when it is animated)")
+    return keep_image(store, data, name, limits.max_pixels)
+
+
+def _check_clip_size(name: str, w: int, h: int, limits: Limits) -> None:
+    if w <= 0 or h <= 0:
+        raise Refused(415, f"{name}: its frames have no size ({w}x{h})")
+    if w * h > limits.max_clip_pixels:
+        raise Refused(413, f"{name} is too large: {w}x{h} pixels a frame, over the limit of "
+                           f"{limits.max_clip_pixels / 1e6:g} million pixels per frame of a clip")
+
+
+def _check_clip_length(name: str, frames: int, seconds: float, limits: Limits, counted: bool = False) -> None:
+    """413 past the frames or seconds of a clip; ``counted``: the count stopped at the first one over."""
+    more = "more than " if counted else ""
+    if frames > limits.max_clip_frames:
+        shown = limits.max_clip_frames if counted else frames
+        raise Refused(413, f"{name} is too long: {more}{shown} frames (the limit is {limits.max_clip_frames} "
+                           f"frames per clip)")
+    if seconds > limits.max_clip_seconds + 1e-6:
+        shown = f"{limits.max_clip_seconds:g}" if counted else f"{seconds:.1f}"
+        raise Refused(413, f"{name} is too long: {more}{shown} s (the limit is {limits.max_clip_seconds:g} s per clip)")
+
+
+def check_animation(data: bytes, name: str, limits: Limits) -> tuple[dict, Image.Image]:
+    """An animated GIF or WebP: (its probe, its first frame), through Pillow, as impasto.video.frames
+    reads it (a frame of 0 ms, or 10 ms in a GIF, lasts 100 ms)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (w, h), n = img.format, img.size, img.n_frames
+                _check_clip_size(name, w, h, limits)
+                _check_clip_length(name, n, 0.0, limits)
+                shortest = 10 if fmt == "GIF" else 0
+                total = 0
+                for i in range(n):
+                    img.seek(i)
+                    if "duration" not in img.info:
+                        img.load()
+                    d = img.info.get("duration") or 0
+                    total += d if d > shortest else 100
+                img.seek(0)
+                poster = img.convert("RGB")
+    except Refused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise Refused(413, f"{name} is too large to decode safely") from None
+    except Exception:
+        raise Refused(415, f"{not_media(name)}: this {fmt} animation is damaged or truncated") from None
+    seconds = total / 1000
+    _check_clip_length(name, n, seconds, limits)
+    ext = ".gif" if fmt == "GIF" else ".webp"
+    return {"format": fmt, "ext": ext, "width": w, "height": h, "frames": n, "fps": round(n / seconds, 3),
+            "duration": round(seconds, 3), "audio": False}, poster
+
+
+def check_clip(data: bytes, name: str, limits: Limits) -> tuple[dict, Image.Image]:
+    """A video clip (MP4, MOV, WebM): (its probe, its first frame), through PyAV: the container and
+    its first video stream read, its packets counted (not decoded: the frames, and the length at the
+    stream's frame rate, within the limits whatever the header says), the first frame decoded."""
+    try:
+        import av
+    except ImportError:
+        raise Refused(415, f"{not_media(name)} (a clip needs PyAV: pip install 'impasto[video]')") from None
+    try:
+        container = av.open(io.BytesIO(data), metadata_errors="ignore")
+    except Exception:  # FFmpeg's many ways of saying "not this"
+        raise Refused(415, not_media(name)) from None
+    with container:
+        names = set((container.format.name or "").split(","))
+        ext = next((CLIP_CONTAINERS[n] for n in ("mov", "mp4", "webm", "matroska") if n in names), None)
+        if not container.streams.video or container.format.name in ("tty", "image2", "image2pipe"):
+            if ext is None and not container.streams.audio:
+                raise Refused(415, not_media(name))
+            raise Refused(415, f"{name} is not a clip: it holds no video stream")
+        if ext is None:
+            raise Refused(415, f"{name} is a video in the {container.format.name} format; a clip is {CLIPS}")
+        if ext == ".mp4" and name.lower().endswith(".mov"):
+            ext = ".mov"
+        vs = container.streams.video[0]
+        codec = getattr(getattr(vs, "codec", None), "name", None) or "an unknown codec"
+        if vs.codec_context is None:
+            raise Refused(415, f"{name}: its video ({codec}) cannot be decoded here")
+        w, h = vs.codec_context.width, vs.codec_context.height
+        if w and h:
+            _check_clip_size(name, w, h, limits)
+        rate = vs.average_rate or vs.base_rate or vs.guessed_rate
+        if not rate or not 0 < float(rate) <= 1000:
+            raise Refused(415, f"{name}: its video stream has no usable frame rate")
+        fps = float(rate)
+        first, count = None, 0
+        try:
+            for packet in container.demux(vs):
+                if packet.size == 0:
+                    continue
+                count += 1
+                _check_clip_length(name, count, count / fps, limits, counted=True)
+                if first is None:
+                    first = next(iter(packet.decode()), None)
+            if first is None:
+                first = next(iter(vs.codec_context.decode(None)), None)
+        except Refused:
+            raise
+        except Exception:
+            if first is None:
+                raise Refused(415, f"{name}: its video ({codec}) cannot be decoded") from None
+            raise Refused(415, f"{name}: its video is damaged after frame {count}") from None
+        if first is None or count == 0:
+            raise Refused(415, f"{name} is not a clip: it holds no video frames")
+        w, h = first.width, first.height
+        _check_clip_size(name, w, h, limits)
+        poster = first.to_image().convert("RGB")
+        audio = bool(container.streams.audio)
+    return {"format": {".mp4": "MP4", ".mov": "MOV", ".webm": "WebM"}[ext], "ext": ext, "width": w, "height": h,
+            "frames": count, "fps": round(fps, 3), "duration": round(count / fps, 3), "codec": codec,
+            "audio": audio}, poster
+
+
 # ---------------------------------------------------------------- jobs
 
 def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[dict, dict, list[dict]]:
@@ -295,17 +455,24 @@ def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[di
     if not isinstance(body, dict):
         raise Refused(400, "the job must be a JSON object")
     method = body.get("method")
-    if method not in METHODS:
-        raise Refused(400, f"method must be {' or '.join(METHODS)}, not {method!r}")
-    content = _upload(store, body.get("content"), "content")
+    methods = METHODS if video_available() else METHODS[:2]
+    if method not in methods:
+        raise Refused(400, f"method must be {', '.join(methods[:-1])} or {methods[-1]}, not {method!r}")
+    mode = None
+    if method == "video":
+        mode = body.get("mode")
+        if mode not in VIDEO_MODES:
+            raise Refused(400, f"mode must be {' or '.join(VIDEO_MODES)} for a video, not {mode!r}")
+    kind = kind_of(method, mode)
+    content = _upload(store, body.get("content"), "content", "clip" if method == "video" else "image")
     styles, model = [], None
-    if method == "transfer":
+    if kind in ("transfer", "video-optimisation"):
         ids = body.get("styles")
         if not isinstance(ids, list) or not ids:
             raise Refused(400, "styles: give at least one painting (a list of upload ids)")
         if len(ids) > limits.max_styles:
             raise Refused(400, f"styles: at most {limits.max_styles} paintings, got {len(ids)}")
-        styles = [_upload(store, uid, "styles") for uid in ids]
+        styles = [_upload(store, uid, "styles", "image") for uid in ids]
     else:
         model = body.get("model")
         if model not in models:
@@ -313,33 +480,43 @@ def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[di
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise Refused(400, "options must be a JSON object")
-    unknown = sorted(set(options) - set(ALL_OPTIONS))
+    accepted = ACCEPTED[method]
+    unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise Refused(400, f"unknown option '{unknown[0]}' (the options are {', '.join(ALL_OPTIONS)})")
-    given = {k: v for k, v in options.items() if v is not None and k in OPTIONS[method]}
-    if method == "fast" and "size" not in given:  # the network's own default is the photo's size: capped here
+        raise Refused(400, f"unknown option '{unknown[0]}' (the options are {', '.join(accepted)})")
+    given = {k: v for k, v in options.items() if v is not None and k in OPTIONS[kind]}
+    if kind in ("fast", "video-fast") and "size" not in given:  # a network keeps the input's size: capped here
         given["size"] = min(max(content["width"], content["height"]), limits.max_size)
     try:
-        config = build_config(method, given)
+        config = build_config(method, given, mode)
     except ImpastoError as exc:
         raise Refused(400, str(exc)) from None
+    config, video = config if method == "video" else (config, None)
     if config.size > limits.max_size:
         raise Refused(400, f"--size must be at most {limits.max_size} on this server, got {config.size}")
-    if method == "transfer" and config.iterations > limits.max_iterations:
+    if kind in ("transfer", "video-optimisation") and config.iterations > limits.max_iterations:
         raise Refused(400, f"--iterations must be at most {limits.max_iterations} on this server, "
                            f"got {config.iterations}")
-    settings = {"method": method, "content": content["id"], **({"styles": [s["id"] for s in styles]} if styles else {}),
+    if kind == "video-optimisation" and video.frame_iterations > limits.max_iterations:
+        raise Refused(400, f"--frame-iterations must be at most {limits.max_iterations} on this server, "
+                           f"got {video.frame_iterations}")
+    settings = {"method": method, **({"mode": mode} if mode else {}), "content": content["id"],
+                **({"styles": [s["id"] for s in styles]} if styles else {}),
                 **({"model": model} if model else {}), "options": dict(options)}
-    record = {"id": new_id(), "method": method, "settings": settings, "content": content["id"],
+    record = {"id": new_id(), "method": method, "mode": mode, "settings": settings, "content": content["id"],
               "styles": [s["id"] for s in styles], "model": model, "options": given}
     return record, content, styles
 
 
-def _upload(store: Store, uid, what: str) -> dict:
+def _upload(store: Store, uid, what: str, kind: str = "image") -> dict:
     meta = store.upload(uid)
     if meta is None:
         shown = uid if isinstance(uid, str) and len(uid) <= 64 else type(uid).__name__
-        raise Refused(400, f"{what}: no such upload {shown!r} (upload the image first)")
+        raise Refused(400, f"{what}: no such upload {shown!r} (upload the {'clip' if kind == 'clip' else 'image'} first)")
+    if meta["kind"] != kind:
+        if kind == "clip":
+            raise Refused(400, f"{what}: {meta['name']} is an image; a video job takes a clip ({CLIPS})")
+        raise Refused(400, f"{what}: {meta['name']} is a clip; a clip is painted by the method video")
     return meta
 
 
@@ -374,16 +551,20 @@ def examples_folder() -> Path | None:
 
 
 def info(limits: Limits, models: list[str], examples: list[dict]) -> dict:
-    from ..config import FastConfig, TransferConfig
+    from ..config import FastConfig, TransferConfig, VideoConfig
     from ..presets import available
 
-    defaults = TransferConfig()
+    defaults, video = TransferConfig(), VideoConfig()
+    has_video = video_available()
     return {"version": __version__,
             "defaults": {"size": defaults.size, "ratio": defaults.ratio, "iterations": defaults.iterations,
-                         "color": defaults.color, "preset": None},
+                         "color": defaults.color, "preset": None,
+                         "video": {"temporal": video.temporal, "frame_iterations": video.frame_iterations,
+                                   "temporal_weight": video.temporal_weight}},
             "choices": {"color": list(TransferConfig.__dataclass_fields__["color"].metadata["choices"]),
                         "fast_color": list(FastConfig.__dataclass_fields__["color"].metadata["choices"]),
-                        "preset": list(available()), "method": list(METHODS)},
+                        "preset": list(available()), "method": list(METHODS if has_video else METHODS[:2]),
+                        "video_mode": list(VIDEO_MODES) if has_video else []},
             "models": models, "examples": examples,
             "limits": {k: v for k, v in asdict(limits).items() if k.startswith("max_")}}
 
@@ -394,7 +575,7 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
     server left running are marked interrupted), adds the examples and starts the worker."""
     limits = limits or Limits()
     store = Store(data_dir)
-    jobs = JobQueue(store, limits.max_queue, limits.preview_every, start_worker)
+    jobs = JobQueue(store, limits.max_queue, limits.preview_every, start_worker, limits.max_clip_frames)
     models = bundled_models()
     state = {"examples": []}
     checking = asyncio.Semaphore(limits.image_checks)
@@ -421,15 +602,20 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
     async def post_upload(request):
         data, name = await read_upload(request, limits)
         async with checking:
-            meta = await asyncio.to_thread(keep_image, store, data, name, limits.max_pixels)
-        return _json({"id": meta["id"], "name": name, "width": meta["width"], "height": meta["height"],
-                      "url": f"/api/uploads/{meta['id']}"}, 201)
+            meta = await asyncio.to_thread(keep_upload, store, data, name, limits)
+        return _json(upload_view(meta), 201)
 
     async def get_upload(request):
         meta = store.upload(request.path_params["uid"])
         if meta is None:
             raise Refused(404, "no such upload")
         return FileResponse(meta["path"], media_type=MEDIA_TYPES[meta["ext"]], headers={"Cache-Control": "max-age=86400"})
+
+    async def get_poster(request):
+        path = store.poster(request.path_params["uid"])
+        if path is None:
+            raise Refused(404, "no such clip")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
     async def post_job(request):
         record, content, styles = check_job(await read_json(request, limits.max_json_bytes), store, limits, models)
@@ -462,6 +648,8 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
         return FileResponse(path, media_type=media, headers=headers)
 
     async def result(request):
+        if jobs.jobs[_job_id(request)]["method"] == "video":
+            return await job_file(request, "result.mp4", "video/mp4")
         return await job_file(request, "result.png", "image/png")
 
     async def preview(request):
@@ -503,6 +691,7 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
         Route("/api/info", get_info),
         Route("/api/uploads", post_upload, methods=["POST"]),
         Route("/api/uploads/{uid}", get_upload),
+        Route("/api/uploads/{uid}/poster", get_poster),
         Route("/api/jobs", post_job, methods=["POST"]),
         Route("/api/jobs", list_jobs),
         Route("/api/jobs/{jid}", get_job),
@@ -519,6 +708,17 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
                     exception_handlers={Refused: _refused, HTTPException: _http_error, Exception: _server_error})
     app.state.store, app.state.jobs, app.state.limits = store, jobs, limits
     return app
+
+
+def upload_view(meta: dict) -> dict:
+    """An upload as the API shows it; a clip also has its frames, rate, length and poster."""
+    uid = meta["id"]
+    view = {"id": uid, "kind": meta.get("kind", "image"), "name": meta["name"], "width": meta["width"],
+            "height": meta["height"], "url": f"/api/uploads/{uid}"}
+    if view["kind"] == "clip":
+        view.update(frames=meta["frames"], fps=meta["fps"], duration=meta["duration"], audio=meta.get("audio", False),
+                    poster=f"/api/uploads/{uid}/poster")
+    return view
 
 
 def _json(value, status: int = 200) -> JSONResponse:

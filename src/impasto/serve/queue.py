@@ -39,11 +39,14 @@ def public(record: dict, position: int | None) -> dict:
     """A job as the API shows it (the contract's "job"): its settings, inputs, progress and links."""
     jid = record["id"]
     base = f"/api/jobs/{jid}"
-    return {"id": jid, "method": record["method"], "state": record["state"],
+    video = record["method"] == "video"
+    content = f"/api/uploads/{record['content']}"
+    return {"id": jid, "method": record["method"], "mode": record.get("mode"), "state": record["state"],
             "position": position if record["state"] == "queued" else None,
             "settings": record["settings"],
-            "inputs": {"content": f"/api/uploads/{record['content']}",
-                       "styles": [f"/api/uploads/{uid}" for uid in record["styles"]]},
+            "inputs": {"content": content, "styles": [f"/api/uploads/{uid}" for uid in record["styles"]],
+                       **({"poster": f"{content}/poster"} if video else {})},
+            "result_type": ("video/mp4" if video else "image/png") if record.get("result") else None,
             "progress": record.get("progress"), "losses": record.get("losses"), "message": record.get("message"),
             "created": record["created"], "started": record.get("started"), "ended": record.get("ended"),
             "preview": f"{base}/preview?v={record['preview']}" if record.get("preview") else None,
@@ -110,8 +113,10 @@ class Hub:
 # ---------------------------------------------------------------- the queue
 
 class JobQueue:
-    def __init__(self, store: Store, max_queue: int, preview_every: int, start_worker: bool = True):
+    def __init__(self, store: Store, max_queue: int, preview_every: int, start_worker: bool = True,
+                 max_frames: int | None = None):
         self.store, self.max_queue, self.preview_every = store, max_queue, preview_every
+        self.max_frames = max_frames
         self.start_worker = start_worker
         self.hub = Hub()
         self.jobs: dict[str, dict] = {}
@@ -234,8 +239,9 @@ class JobQueue:
         self._positions_changed()
         files = record["files"]
         self.worker.send({"op": "run", "id": jid, "dir": str(self.store.jobs / jid), "method": record["method"],
-                          "options": record["options"], "content": files["content"], "styles": files["styles"],
-                          "model": record.get("model"), "preview_every": self.preview_every})
+                          "mode": record.get("mode"), "options": record["options"], "content": files["content"],
+                          "styles": files["styles"], "model": record.get("model"),
+                          "preview_every": self.preview_every, "max_frames": self.max_frames})
 
     def _on_message(self, worker: WorkerProcess, message: dict) -> None:
         if worker is not self.worker or self.closing:

@@ -1,13 +1,14 @@
 """The server's history on disk, under ``--data``:
 
     DATA/uploads/<uid>.<ext>, <uid>.json      an uploaded (or bundled example) image and its name and size
+    DATA/uploads/<uid>.poster.jpg             a clip's first frame, small (the page shows it as the clip)
     DATA/jobs/<jid>/job.json                  the job: settings, state, progress, losses, times, message
     DATA/jobs/<jid>/content.<ext>, style-N.<ext>   its inputs (hard links to the uploads, or copies)
-    DATA/jobs/<jid>/preview.jpg               the latest live image, result.png, thumb.jpg
+    DATA/jobs/<jid>/preview.jpg               the latest live image (a video job's: its latest finished
+                                              frame), result.png (a video job's: result.mp4), thumb.jpg
 
-Every file is written atomically (a temporary file beside it, then ``os.replace``, as
-:func:`impasto.imageio.atomic_write`; this module does not import it, so that the server process
-never loads PyTorch), the ``.json`` last, so a file another process or a crash left half-made is
+Every file is written atomically (:mod:`impasto.atomic`, which every job uses and which loads
+no PyTorch: the server process never does), the ``.json`` last, so a file another process or a crash left half-made is
 never listed. Every id is made here (``secrets.token_hex``) and checked against its pattern on
 every lookup: no string from a client ever becomes a path.
 """
@@ -20,21 +21,26 @@ import re
 import secrets
 import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
 
-TEMP_PREFIXES = (".tmp-", ".impasto-")       # ours, and impasto.imageio's (the worker's images)
+from ..atomic import TEMP_PREFIX, atomic_bytes, atomic_write
+
+TEMP_PREFIXES = (".tmp-", TEMP_PREFIX)       # an earlier release's, and impasto.atomic's
 UPLOAD_ID = re.compile(r"(?:[0-9a-f]{16}|ex-[a-z0-9][a-z0-9_-]{0,47})\Z")
 JOB_ID = re.compile(r"[0-9a-f]{16}\Z")
 # The formats the server takes, the file extension it stores each under and its media type.
 FORMATS = {"PNG": (".png", "image/png"), "JPEG": (".jpg", "image/jpeg"), "WEBP": (".webp", "image/webp")}
-MEDIA_TYPES = dict(FORMATS.values())
+# The clips the server takes (``kind`` "clip"), by the extension it stores each under.
+CLIP_TYPES = {".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm", ".gif": "image/gif",
+              ".webp": "image/webp"}
+MEDIA_TYPES = {**dict(FORMATS.values()), **CLIP_TYPES}
 STATES = ("queued", "running", "done", "cancelled", "interrupted", "failed")
 ENDED = frozenset(STATES[2:])
-JOB_FILES = ("result.png", "preview.jpg", "thumb.jpg")
+JOB_FILES = ("result.png", "result.mp4", "preview.jpg", "thumb.jpg")
+FRAMES_GLOB = "result.mp4.frames-*"   # a video job's finished frames while it runs (impasto.video.job)
 THUMB_SIDE = 256
 EXAMPLE_PHOTOS = ("tubingen",)  # examples/CREDITS.md: the one photograph; the other images are paintings
 
@@ -52,17 +58,7 @@ def new_id() -> str:
 
 def write_atomic(path: Path, data: bytes) -> Path:
     """``data`` written to a temporary file beside ``path``, then renamed into place."""
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[0], suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_bytes(path, data)
 
 
 def write_json(path: Path, value) -> Path:
@@ -81,17 +77,8 @@ def read_json(path: Path) -> dict | None:
 def save_image(image: Image.Image, path: Path, quality: int = 90) -> Path:
     """A PIL image as PNG or JPEG (by ``path``'s extension), atomically."""
     fmt = "PNG" if path.suffix == ".png" else "JPEG"
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIXES[0], suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        image.convert("RGB").save(tmp, fmt, **({"quality": quality} if fmt == "JPEG" else {}))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    rgb = image.convert("RGB")
+    return atomic_write(path, lambda tmp: rgb.save(tmp, fmt, **({"quality": quality} if fmt == "JPEG" else {})))
 
 
 def save_thumb(image: Image.Image, path: Path) -> Path:
@@ -127,10 +114,31 @@ class Store:
         """Keep an image already checked (:data:`FORMATS`); returns its record."""
         uid = uid or new_id()
         ext = FORMATS[fmt][0]
-        meta = {"id": uid, "name": name, "width": width, "height": height, "format": fmt, "ext": ext, "created": now()}
+        meta = {"id": uid, "kind": "image", "name": name, "width": width, "height": height, "format": fmt, "ext": ext,
+                "created": now()}
         write_atomic(self.uploads / f"{uid}{ext}", data)
         write_json(self.uploads / f"{uid}.json", meta)
         return meta
+
+    def add_clip(self, data: bytes, probe: dict, name: str, poster: Image.Image) -> dict:
+        """Keep a clip already checked (``probe``: ext, format, width, height, frames, fps, duration,
+        audio); its first frame as a small poster JPEG beside it."""
+        uid = new_id()
+        ext = probe["ext"]
+        if ext not in CLIP_TYPES:
+            raise ValueError(f"not a clip extension: {ext}")
+        meta = {"id": uid, "kind": "clip", "name": name, **probe, "created": now()}
+        write_atomic(self.uploads / f"{uid}{ext}", data)
+        save_thumb(poster, self.uploads / f"{uid}.poster.jpg")
+        write_json(self.uploads / f"{uid}.json", meta)
+        return meta
+
+    def poster(self, uid) -> Path | None:
+        meta = self.upload(uid)
+        if meta is None or meta.get("kind") != "clip":
+            return None
+        path = self.uploads / f"{uid}.poster.jpg"
+        return path if path.is_file() else None
 
     def upload(self, uid) -> dict | None:
         """An upload's record (with ``path``), or None for an id that is malformed or unknown."""
@@ -139,6 +147,7 @@ class Store:
         meta = read_json(self.uploads / f"{uid}.json")
         if meta is None or meta.get("ext") not in MEDIA_TYPES:
             return None
+        meta.setdefault("kind", "image")  # uploads kept before clips were taken
         path = self.uploads / f"{uid}{meta['ext']}"
         return {**meta, "path": path} if path.is_file() else None
 
@@ -223,10 +232,21 @@ class Store:
 
     def interrupt(self, record: dict, message: str) -> dict:
         """A job the server stopped under (state running or queued) marked "interrupted"; a running
-        one keeps its last live image as its result."""
+        one keeps its last live image as its result (a video job: as its thumbnail only, and its
+        frames made so far are removed)."""
         folder = self.jobs / record["id"]
         preview = folder / "preview.jpg"
-        if record["state"] == "running" and not record.get("result") and preview.is_file():
+        if record.get("method") == "video":
+            for frames in folder.glob(FRAMES_GLOB):
+                shutil.rmtree(frames, ignore_errors=True)
+            if record["state"] == "running" and not record.get("thumb") and preview.is_file():
+                try:
+                    with Image.open(preview) as img:
+                        save_thumb(img, folder / "thumb.jpg")
+                    record["thumb"] = True
+                except (OSError, ValueError):
+                    pass
+        elif record["state"] == "running" and not record.get("result") and preview.is_file():
             try:
                 with Image.open(preview) as img:
                     img.load()

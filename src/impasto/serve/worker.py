@@ -3,23 +3,27 @@
 The server (:mod:`.queue`) starts it with :class:`WorkerProcess` (multiprocessing, spawn: a fresh
 interpreter, so the server itself never loads PyTorch) and talks to it over two pipes:
 
-    server -> worker   {"op": "run", "id", "dir", "method", "options", "content", "styles", "model",
-                        "preview_every"}, {"op": "cancel", "id"}, {"op": "stop"}
+    server -> worker   {"op": "run", "id", "dir", "method", "mode", "options", "content", "styles", "model",
+                        "preview_every", "max_frames"}, {"op": "cancel", "id"}, {"op": "stop"}
     worker -> server   {"type": "ready"}, {"type": "started", "id"},
                        {"type": "progress", "id", "progress": {...}, "losses": {...}, "preview": bool},
                        {"type": "ended", "id", "state": "done" | "cancelled" | "failed", "message",
                         "result": bool}
 
-A job is :func:`impasto.gatys.transfer` (``method`` "transfer") or
-:func:`impasto.fast.stylise.stylise_files` (``method`` "fast") with a callback and a
-:class:`~impasto.job.Cancel` token; the worker's main thread reads the commands and sets the token
+A job is :func:`impasto.gatys.transfer` (``method`` "transfer"),
+:func:`impasto.fast.stylise.stylise_files` (``method`` "fast") or :func:`impasto.video.job.fast_video`
+/ :func:`impasto.video.job.optimise_video` (``method`` "video", ``mode`` "fast" / "optimisation") with
+a callback and a :class:`~impasto.job.Cancel` token; the worker's main thread reads the commands and sets the token
 of the running job on "cancel", so it stops within one iteration and its
 :class:`~impasto.job.Interrupted` ``.partial`` becomes the result. Every ``preview_every``
-iterations the current image is written to the job's ``preview.jpg``. The worker writes only
-images into the job's folder; its ``job.json`` is the server's alone.
+iterations the current image is written to the job's ``preview.jpg``; a video job writes each
+finished frame there instead (read back from the folder where :mod:`impasto.video.job` keeps them),
+and its result is ``result.mp4`` (H.264, yuv420p: cropped to even sizes so that browsers play it,
+with the clip's sound) — a stopped one keeps the frames made so far as a shorter video. The worker
+writes only images and videos into the job's folder; its ``job.json`` is the server's alone.
 
 :func:`build_config` is the one place a job's options become a :class:`~impasto.config.TransferConfig`
-or :class:`~impasto.config.FastConfig`: the server calls it to refuse bad options before a job is
+or :class:`~impasto.config.FastConfig` (with a :class:`~impasto.config.VideoConfig` for a video): the server calls it to refuse bad options before a job is
 queued (the same one-line messages as the command line), the worker to run it.
 """
 
@@ -29,45 +33,73 @@ import math
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import sys
 import threading
 import traceback
 from pathlib import Path
 
-from ..config import FastConfig, TransferConfig, check_options, parser_of
+from ..config import FastConfig, TransferConfig, VideoConfig, check_options, parser_of
 from ..errors import ImpastoError
 
-METHODS = ("transfer", "fast")
-# The options the page sets, per method. A fast model has no ratio, iterations, seed or preset:
-# those are accepted (the page may send them) and not used.
-OPTIONS = {"transfer": ("preset", "size", "ratio", "iterations", "color", "seed"),
-           "fast": ("size", "color")}
-ALL_OPTIONS = OPTIONS["transfer"]
+METHODS = ("transfer", "fast", "video")
+VIDEO_MODES = ("fast", "optimisation")
+# The options each kind of job uses: the image options by TransferConfig / FastConfig, the video
+# ones by VideoConfig. A kind of job accepts ACCEPTED[method] (the page may send them all) and uses
+# OPTIONS[kind].
+IMAGE_OPTIONS = ("preset", "size", "ratio", "iterations", "color", "seed")
+VIDEO_OPTIONS = {"fast": ("temporal",), "optimisation": ("frame_iterations", "temporal_weight")}
+OPTIONS = {"transfer": IMAGE_OPTIONS, "fast": ("size", "color"),
+           "video-fast": ("size", "color", "temporal"),
+           "video-optimisation": (*IMAGE_OPTIONS, "frame_iterations", "temporal_weight")}
+ACCEPTED = {"transfer": IMAGE_OPTIONS, "fast": IMAGE_OPTIONS,
+            "video": (*IMAGE_OPTIONS, "temporal", "frame_iterations", "temporal_weight")}
+ALL_OPTIONS = ACCEPTED["video"]
+VIDEO_OUTPUT = "result.mp4"
+# The message of a video job that was stopped, and the frame number of a video Progress's stage.
+_FRAME = re.compile(r"frame (\d+)/(\d+)")
+
+
+def kind_of(method: str, mode: str | None = None) -> str:
+    """"transfer", "fast", "video-fast" or "video-optimisation": what :data:`OPTIONS` is keyed by."""
+    return f"video-{mode}" if method == "video" else method
 
 
 # ---------------------------------------------------------------- options -> a job's config
 
-def build_config(method: str, options: dict):
+def build_config(method: str, options: dict, mode: str | None = None):
     """The config of a job from the page's options (names as :data:`OPTIONS`, JSON values), read by
     each field's own parser and checked by :func:`impasto.config.check_options`: bad input raises
-    one :class:`ImpastoError` line, the command line's."""
-    cls = TransferConfig if method == "transfer" else FastConfig
-    base = _preset(options.get("preset")) if method == "transfer" else cls()
+    one :class:`ImpastoError` line, the command line's. A video job (``method`` "video", ``mode``
+    "fast" or "optimisation") gives ``(TransferConfig or FastConfig, VideoConfig)``."""
+    kind = kind_of(method, mode)
+    optimise = kind in ("transfer", "video-optimisation")
+    cls = TransferConfig if optimise else FastConfig
+    base = _preset(options.get("preset")) if optimise else cls()
+    wanted = OPTIONS[kind]
+    config = base.replace(**_parsed(cls, [n for n in wanted if n != "preset"], options))
+    check_options(config)
+    if method != "video":
+        return config
+    video = VideoConfig().replace(**_parsed(VideoConfig, VIDEO_OPTIONS[mode], options))
+    check_options(video)
+    return config, video
+
+
+def _parsed(cls, names, options: dict) -> dict:
     fields = cls.__dataclass_fields__
     changes = {}
-    for name in OPTIONS[method]:
+    for name in names:
         value = options.get(name)
-        if name == "preset" or value is None:
+        if value is None or name not in fields:
             continue
         parse = parser_of(fields[name])
         try:
             changes[name] = parse(value)
         except (TypeError, ValueError):
-            raise ImpastoError(f"--{name} must be {parse.kind}, got {value!r}") from None
-    config = base.replace(**changes)
-    check_options(config)
-    return config
+            raise ImpastoError(f"--{name.replace('_', '-')} must be {parse.kind}, got {value!r}") from None
+    return changes
 
 
 def _preset(name) -> TransferConfig:
@@ -207,6 +239,7 @@ class _Jobs:
         self.send = send
         self.networks: dict = {}
         self.runners: dict = {}
+        self.clip = None   # the running video job's clip
 
     def run(self, command: dict, cancel) -> None:
         from ..job import Interrupted
@@ -214,18 +247,25 @@ class _Jobs:
         jid, folder = command["id"], Path(command["dir"])
         self.send({"type": "started", "id": jid})
         last: dict = {}
+        video = command["method"] == "video"
         try:
-            run = self._transfer if command["method"] == "transfer" else self._fast
-            message = run(command, folder, cancel, self._callback(jid, folder, last))
+            run = {"transfer": self._transfer, "fast": self._fast, "video": self._video}[command["method"]]
+            callback = self._video_callback(jid, folder, last) if video else self._callback(jid, folder, last)
+            message = run(command, folder, cancel, callback)
             state, result = "done", True
         except Interrupted as stop:
-            state, result = "cancelled", self._keep_partial(stop.partial, folder)
-            message = _stopped_message(last, result)
+            if video:
+                state, (result, message) = "cancelled", self._keep_partial_video(stop.partial, folder, last)
+            else:
+                state, result = "cancelled", self._keep_partial(stop.partial, folder)
+                message = _stopped_message(last, result)
         except ImpastoError as exc:
             state, result, message = "failed", False, str(exc)
         except Exception as exc:  # a bug or an exhausted machine: the job fails, the worker goes on
             traceback.print_exc(file=sys.stderr)
             state, result, message = "failed", False, f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if video:
+            _forget_frames(folder)
         self.send({"type": "ended", "id": jid, "state": state, "message": message, "result": result})
 
     def _callback(self, jid: str, folder: Path, last: dict):
@@ -242,6 +282,41 @@ class _Jobs:
                        "progress": {"done": event.done, "total": event.total, "stage": event.stage,
                                     "unit": event.unit, "elapsed": round(event.elapsed, 3),
                                     "eta": None if event.eta is None else round(event.eta, 1)}})
+
+        return callback
+
+    def _video_callback(self, jid: str, folder: Path, last: dict):
+        """A video job's events: its progress with the frame k of n and the frames per minute, and each
+        frame as it is finished (the event that carries it as its ``image``) written as the preview."""
+        import time
+
+        from ..imageio import tensor_to_pil
+        from .store import save_image
+
+        began = time.perf_counter()
+        shown = {"frames": 0}
+
+        def newest_frame(event, frame: int | None) -> bool:
+            if event.image is None or frame is None:
+                return False
+            save_image(tensor_to_pil(event.image), folder / "preview.jpg", quality=85)
+            shown["frames"] = frame
+            return True
+
+        def callback(event) -> None:
+            match = _FRAME.search(event.stage or "")
+            frame, frames = (int(match[1]), int(match[2])) if match else (None, None)
+            preview = newest_frame(event, frame)
+            finished = shown["frames"]
+            elapsed = time.perf_counter() - began
+            last.update(done=event.done, total=event.total, frame=frame, frames=frames)
+            self.send({"type": "progress", "id": jid, "preview": preview,
+                       "losses": {k: _finite(v) for k, v in event.losses.items() if k != "reliable"} or None,
+                       "progress": {"done": event.done, "total": event.total, "stage": event.stage,
+                                    "unit": event.unit, "elapsed": round(event.elapsed, 3),
+                                    "eta": None if event.eta is None else round(event.eta, 1),
+                                    "frame": frame, "frames": frames, "finished": shown["frames"],
+                                    "fpm": round(finished / elapsed * 60, 1) if finished and elapsed > 0 else None}})
 
         return callback
 
@@ -282,6 +357,64 @@ class _Jobs:
             self._keep(image, folder, result_written=True)
             return f"painted at {image.width}x{image.height}"
 
+    def _video(self, command: dict, folder: Path, cancel, callback) -> str:
+        from ..fast.model import resolve_model_path
+        from ..fast.stylise import load_runner, parse_mix
+        from ..video import flow
+        from ..video.frames import read_clip, require_av
+        from ..video.job import fast_video, optimise_video
+
+        require_av(), flow.require_opencv()
+        mode = command["mode"]
+        config, video = build_config("video", command["options"], mode)
+        self.clip = clip = read_clip(folder / command["content"])
+        limit = command.get("max_frames")
+        if limit and len(clip.frames) > limit:  # the upload's probe said fewer: a stream that lied
+            raise ImpastoError(f"the clip has {len(clip.frames)} frames, over the limit of {limit} per clip")
+        output = folder / VIDEO_OUTPUT
+        if mode == "fast":
+            key = (command["model"], config.precision, config.device)
+            if key not in self.runners:
+                self.runners.clear()
+                self.runners[key] = load_runner(command["model"], config.precision, config.device)
+            runner = self.runners[key]
+            keep = config.color_space if config.color == "luminance" else None
+            result = fast_video(clip, runner, parse_mix(None, runner.styles), config.size, video, output, callback,
+                                cancel, keep_colors=keep, model_key=str(resolve_model_path(command["model"])))
+        else:
+            result = optimise_video(clip, [folder / s for s in command["styles"]], config, video, output, callback,
+                                    network=self._network(config), cancel=cancel)
+        w, h = self._keep_video(result.frames, clip, folder)
+        return f"painted {len(result.frames)} frames at {w}x{h}, {float(clip.fps):g} fps" + (
+            ", with the clip's audio" if clip.audio is not None else "")
+
+    def _keep_video(self, frames, clip, folder: Path) -> tuple[int, int]:
+        """The frames as ``result.mp4`` (even sizes: browsers play only 4:2:0 H.264), its first frame as
+        the thumbnail and its last as the preview; returns the size written."""
+        from PIL import Image
+
+        from ..video.frames import write_clip
+        from .store import save_image
+
+        h, w = frames[0].shape[:2]
+        even = [f[: h - h % 2, : w - w % 2] for f in frames] if w % 2 or h % 2 else list(frames)
+        write_clip(even, clip.fps, clip.audio, folder / VIDEO_OUTPUT)
+        self._keep(Image.fromarray(even[0]), folder, result_written=True)
+        save_image(Image.fromarray(even[-1]), folder / "preview.jpg", quality=85)
+        return w - w % 2, h - h % 2
+
+    def _keep_partial_video(self, partial, folder: Path, last: dict) -> tuple[bool, str]:
+        """A stopped video job: the frames finished so far as a shorter video; (kept, message)."""
+        frames = list(getattr(partial, "frames", None) or [])
+        total = getattr(partial, "total", None) or last.get("frames")
+        at = f" at frame {min(len(frames) + 1, total)} of {total}" if total else ""
+        if not frames:
+            return False, f"stopped{at}, before the first frame was finished; nothing is kept"
+        self._keep_video(frames, self.clip, folder)  # the clip's frame rate and sound
+        n = len(frames)
+        return True, (f"stopped{at}; the {n} frame{'s' if n != 1 else ''} made so far "
+                      f"{'are' if n != 1 else 'is'} kept as a shorter video")
+
     @staticmethod
     def _keep(image, folder: Path, result_written: bool = False) -> None:
         from .store import save_image, save_thumb
@@ -299,6 +432,16 @@ class _Jobs:
             self._keep(partial, folder)
             return True
         return False
+
+
+def _forget_frames(folder: Path) -> None:
+    """A video job's kept frames, once it has ended (the server does not resume a job)."""
+    import shutil
+
+    from .store import FRAMES_GLOB
+
+    for frames in folder.glob(FRAMES_GLOB):
+        shutil.rmtree(frames, ignore_errors=True)
 
 
 def _stopped_message(last: dict, kept: bool) -> str:

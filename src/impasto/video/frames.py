@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from .. import imageio
+from ..atomic import TEMP_PREFIX, atomic_write
 from ..errors import ImpastoError
 
 AV_MISSING = "video needs the optional PyAV package: pip install 'impasto[video]'"
@@ -678,7 +679,7 @@ def _write_av(path: Path, frames: list[np.ndarray], fps: Fraction, audio: Audio 
                 out.mux(astream.encode(None))
 
     try:
-        return imageio.atomic_write(path, write)
+        return atomic_write(path, write)
     except av.error.FFmpegError as exc:
         raise ImpastoError(f"{path}: could not encode the video ({_reason(exc)})") from None
 
@@ -701,7 +702,7 @@ def _write_pillow(path: Path, frames: list[np.ndarray], fps: Fraction) -> Path:
         images[0].save(tmp, fmt, save_all=True, append_images=images[1:], loop=0, **options)
 
     try:
-        return imageio.atomic_write(path, write)
+        return atomic_write(path, write)
     except (OSError, ValueError) as exc:
         raise ImpastoError(f"{path}: could not write the animation ({exc})") from None
 
@@ -710,7 +711,7 @@ def _write_folder(path: Path, frames: list[np.ndarray]) -> Path:
     """Frames into a new folder beside ``path``, renamed into place; into an existing folder (of
     frames only) file by file, the frames beyond the new count removed."""
     parent = path.parent
-    tmp = Path(tempfile.mkdtemp(prefix=imageio.TEMP_PREFIX, dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
     try:
         for i, f in enumerate(frames):
             Image.fromarray(f).save(tmp / f"frame_{i + 1:05d}.png", "PNG")

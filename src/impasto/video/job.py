@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 
 from .. import color, control, imageio
+from ..atomic import atomic_write
 from ..config import TransferConfig, VideoConfig, check_options
 from ..errors import ImpastoError
 from ..gatys import blend_weights, check_sizes, initial_image, validate
@@ -122,7 +123,7 @@ def _keep(folder: Path, t: int, frame: np.ndarray) -> None:
     """Frame t into the job's own folder, atomically, as a raw array (.npy): a fast-mode frame takes
     a few milliseconds to make, and writing it as a PNG took as long again (measured at 384 px)."""
     folder.mkdir(exist_ok=True)
-    imageio.atomic_write(_frame_file(folder, t), lambda tmp: np.save(tmp, np.ascontiguousarray(frame),
+    atomic_write(_frame_file(folder, t), lambda tmp: np.save(tmp, np.ascontiguousarray(frame),
                                                                       allow_pickle=False))
 
 
@@ -272,7 +273,8 @@ def _frames_loop(frames, folder: Path, reporter: Reporter, cancel: Cancel, make,
     """Each frame in turn: read back from ``folder`` if finished before, else made and kept there.
 
     ``make(t, outputs, report)`` makes frame t (``report(losses, image=None)`` per unit of work);
-    ``units(t)`` is how many units frame t counts for. The folder is removed once all are done.
+    ``units(t)`` is how many units frame t counts for. Each finished frame is reported once more,
+    counting no unit, with the frame as the event's ``image`` (stage "frame k/n finished").
     """
     outputs: list[np.ndarray] = []
     began, made = time.perf_counter(), 0
@@ -295,6 +297,7 @@ def _frames_loop(frames, folder: Path, reporter: Reporter, cancel: Cancel, make,
         _keep(folder, t, frame)
         outputs.append(frame)
         made += 1
+        reporter({}, f"frame {t + 1}/{len(frames)} finished", image=_tensor(frame), units=0)  # for a preview
         cancel.check(lambda: Stylised(outputs, len(frames), folder))
     return Stylised(outputs, len(frames), folder)
 

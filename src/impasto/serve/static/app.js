@@ -130,11 +130,23 @@ const form = $("#job-form");
 const fields = {
   size: $("#size"), strength: $("#strength"), iterations: $("#iterations"),
   color: $("#color"), preset: $("#preset"), model: $("#model"), seed: $("#seed"),
+  mode: $("#video-mode"), temporal: $("#temporal"), frameIterations: $("#frame-iterations"),
+  temporalWeight: $("#temporal-weight"),
 };
 
 function method() {
   return form.querySelector("input[name=method]:checked").value;
 }
+
+// What the form is set for: "transfer", "fast", "video-fast" or "video-optimisation" (the
+// elements with data-for="…" show for the kinds they name).
+function kind() {
+  const m = method();
+  return m === "video" ? `video-${fields.mode.value}` : m;
+}
+
+const optimising = (k = kind()) => k === "transfer" || k === "video-optimisation";
+const isClip = (item) => Boolean(item && item.kind === "clip");
 
 function setMethod(m) {
   const radio = form.querySelector(`input[name=method][value="${m}"]`);
@@ -143,11 +155,11 @@ function setMethod(m) {
 }
 
 function applyMethod() {
-  const m = method();
+  const m = method(), k = kind();
   document.body.dataset.method = m;
-  for (const el of form.querySelectorAll(".only-transfer")) el.hidden = m !== "transfer";
-  for (const el of form.querySelectorAll(".only-fast")) el.hidden = m !== "fast";
-  $("#styles-section").hidden = m !== "transfer";
+  document.body.dataset.kind = k;
+  for (const el of form.querySelectorAll("[data-for]")) el.hidden = !el.dataset.for.split(" ").includes(k);
+  $("#styles-section").hidden = !optimising(k);
   fillColors();
   showPresetHint();
 }
@@ -157,7 +169,7 @@ function fillColors() {
   if (!info) return;
   const all = (info.choices && info.choices.color) || ["transfer"];
   const fast = (info.choices && info.choices.fast_color) || all.filter((c) => FAST_COLORS.includes(c));
-  const list = method() === "fast" ? fast : all;
+  const list = optimising() ? all : fast;
   const keep = fields.color.value || (fields.preset.value ? "" : info.defaults.color);
   fields.color.replaceChildren(...list.map((c) => h("option", { value: c, text: COLOR_WORDS[c] || c })));
   fields.color.value = list.includes(keep) ? keep : list[0];
@@ -187,7 +199,7 @@ function showRatio() {
 // the preset's own values apply (the defaults < the preset < what was set by hand).
 function showPresetHint() {
   if (!state.info) return;
-  const preset = Boolean(fields.preset.value) && method() === "transfer";
+  const preset = Boolean(fields.preset.value) && optimising();
   $("#preset-hint").hidden = !preset;
   const own = fields.color.querySelector('option[value=""]');
   if (preset && !state.touched.has("color")) {
@@ -214,40 +226,61 @@ function resetForm() {
   fields.iterations.value = d.iterations;
   fields.preset.value = d.preset || "";
   fields.seed.value = "";
+  const v = d.video || {};
+  fields.temporal.value = v.temporal ?? 0.3;
+  fields.frameIterations.value = v.frame_iterations ?? 20;
+  fields.temporalWeight.value = v.temporal_weight ?? 30;
+  showTemporal();
   fillColors();
   fields.color.value = d.color;
   state.touched.clear();
   showPresetHint();
 }
 
+function showTemporal() {
+  $("#temporal-out").textContent = `blend ${Number(fields.temporal.value).toFixed(2)}`;
+}
+
 function options() {
-  const m = method();
+  const k = kind();
   const opts = {};
-  const preset = m === "transfer" ? fields.preset.value : "";
+  const preset = optimising(k) ? fields.preset.value : "";
   const send = (name) => !preset || state.touched.has(name);
+  const number = (el) => (el.value.trim() === "" ? null : Number(el.value.trim()));
   const size = fields.size.value.trim();
   if (size !== "") opts.size = Number(size);
-  if (m === "transfer") {
+  if (optimising(k)) {
     if (preset) opts.preset = preset;
     if (send("ratio")) opts.ratio = Number(ratioFromSlider().toPrecision(4));
     const it = fields.iterations.value.trim();
     if (send("iterations") && it !== "") opts.iterations = Number(it);
   }
-  if ((m === "fast" || send("color")) && fields.color.value) opts.color = fields.color.value;
-  const seed = fields.seed.value.trim();
-  if (seed !== "") opts.seed = Number(seed);
+  if ((!optimising(k) || send("color")) && fields.color.value) opts.color = fields.color.value;
+  if (optimising(k)) {
+    const seed = fields.seed.value.trim();
+    if (seed !== "") opts.seed = Number(seed);
+  }
+  if (k === "video-fast") opts.temporal = Number(fields.temporal.value);
+  if (k === "video-optimisation") {
+    const fi = number(fields.frameIterations), tw = number(fields.temporalWeight);
+    if (fi !== null) opts.frame_iterations = fi;
+    if (tw !== null) opts.temporal_weight = tw;
+  }
   return opts;
 }
 
 async function submit(ev) {
   ev.preventDefault();
   showError("");
-  const m = method();
-  if (!state.content) { showError("Add a photo first (drop one, choose a file, or pick an example)."); return; }
-  if (m === "transfer" && !state.styles.length) { showError("Add at least one painting to copy the style from."); return; }
-  if (m === "fast" && !fields.model.value) { showError("No fast model is available."); return; }
+  const m = method(), k = kind();
+  if (!state.content) { showError(m === "video" ? "Add a clip first (drop one or choose a file)." : "Add a photo first (drop one, choose a file, or pick an example)."); return; }
+  if (m === "video" && !isClip(state.content)) { showError("A video needs a clip (MP4, MOV, WebM or an animated GIF) in place of the photo."); return; }
+  if (m !== "video" && isClip(state.content)) { showError("That is a clip: choose Video to paint it, or add a photo."); return; }
+  if (optimising(k) && !state.styles.length) { showError("Add at least one painting to copy the style from."); return; }
+  if (!optimising(k) && !fields.model.value) { showError("No fast model is available."); return; }
   const body = { method: m, content: state.content.id, options: options() };
-  if (m === "transfer") body.styles = state.styles.map((s) => s.id);
+  if (m === "video") body.mode = fields.mode.value;
+  if (optimising(k)) body.styles = state.styles.map((s) => s.id);
   else body.model = fields.model.value;
   const button = $("#start");
   button.disabled = true;
@@ -274,13 +307,15 @@ const SAVED = "impasto.form";
 
 function saveForm() {
   const keep = (x) => (x && x.id && !x.pending && !x.failed
-    ? { id: x.id, name: x.name, width: x.width, height: x.height } : null);
+    ? { id: x.id, name: x.name, width: x.width, height: x.height, kind: x.kind || "image", frames: x.frames,
+        duration: x.duration } : null);
   try {
     localStorage.setItem(SAVED, JSON.stringify({
       method: method(), content: keep(state.content), styles: state.styles.map(keep).filter(Boolean),
       size: fields.size.value, strength: fields.strength.value, iterations: fields.iterations.value,
       color: fields.color.value, preset: fields.preset.value, model: fields.model.value, seed: fields.seed.value,
-      touched: [...state.touched],
+      mode: fields.mode.value, temporal: fields.temporal.value, frame_iterations: fields.frameIterations.value,
+      temporal_weight: fields.temporalWeight.value, touched: [...state.touched],
     }));
   } catch { /* storage off: nothing kept */ }
 }
@@ -290,7 +325,12 @@ async function restoreForm() {
   try { saved = JSON.parse(localStorage.getItem(SAVED) || "null"); } catch { saved = null; }
   if (!saved || typeof saved !== "object") return;
   const has = (select, v) => [...select.options].some((o) => o.value === v);
-  if (saved.method === "fast" || saved.method === "transfer") setMethod(saved.method);
+  if (has(fields.mode, saved.mode)) fields.mode.value = saved.mode;
+  const methods = [...form.querySelectorAll("input[name=method]:not(:disabled)")].map((r) => r.value);
+  if (methods.includes(saved.method)) setMethod(saved.method);
+  if (typeof saved.temporal === "string" && saved.temporal !== "") { fields.temporal.value = saved.temporal; showTemporal(); }
+  if (typeof saved.frame_iterations === "string") fields.frameIterations.value = saved.frame_iterations;
+  if (typeof saved.temporal_weight === "string") fields.temporalWeight.value = saved.temporal_weight;
   for (const name of ["size", "iterations", "seed"]) if (typeof saved[name] === "string") fields[name].value = saved[name];
   if (typeof saved.strength === "string" && saved.strength !== "") fields.strength.value = saved.strength;
   if (has(fields.preset, saved.preset)) fields.preset.value = saved.preset;
@@ -300,9 +340,11 @@ async function restoreForm() {
   const alive = async (x) => {
     if (!x || typeof x.id !== "string") return null;
     const url = `/api/uploads/${encodeURIComponent(x.id)}`;
+    const clip = x.kind === "clip", poster = clip ? `${url}/poster` : null;
     try {
-      const r = await fetch(url);   // the chip shows it next, from the cache
-      return r.ok ? { id: x.id, name: String(x.name || "picture"), url, width: x.width, height: x.height } : null;
+      const r = await fetch(poster || url);   // the chip shows it next, from the cache
+      return r.ok ? { id: x.id, name: String(x.name || "picture"), url, width: x.width, height: x.height,
+                      kind: clip ? "clip" : "image", poster, frames: x.frames, duration: x.duration } : null;
     } catch { return null; }
   };
   state.content = await alive(saved.content);
@@ -345,6 +387,13 @@ async function uploadFiles(kind, files) {
   }));
   if (kind === "content" && state.content && state.content.failed) state.content = before;   // keep the last good one
   state.styles = state.styles.filter((s) => !s.failed);
+  for (const s of state.styles.filter(isClip)) errors.push(`${s.name} is a clip; a painting must be an image`);
+  state.styles = state.styles.filter((s) => !isClip(s));
+  // A clip is painted as a video; a photo after a clip goes back to a picture.
+  if (kind === "content" && state.content && !state.content.failed) {
+    if (isClip(state.content) && method() !== "video") setMethod("video");
+    else if (!isClip(state.content) && method() === "video") setMethod("transfer");
+  }
   pickers[kind].input.value = "";
   renderChosen();
   if (errors.length) showError(errors.join("\n"));
@@ -363,10 +412,10 @@ function pickExample(ex) {
 }
 
 function renderChosen() {
-  const chip = (item, remove) => h("li", { class: "chip" + (item.pending ? " pending" : "") },
-    item.url ? h("img", { src: item.url, alt: "", loading: "lazy" }) : h("span", { class: "thumb-wait", "aria-hidden": "true" }),
+  const chip = (item, remove) => h("li", { class: "chip" + (item.pending ? " pending" : ""), "data-kind": item.kind || null },
+    item.url ? h("img", { src: item.poster || item.url, alt: "", loading: "lazy" }) : h("span", { class: "thumb-wait", "aria-hidden": "true" }),
     h("span", { class: "chip-name", text: item.pending ? `${item.name} — uploading…` : item.name }),
-    item.width ? h("small", { text: `${item.width}×${item.height}` }) : null,
+    item.width ? h("small", { text: `${item.width}×${item.height}` + (isClip(item) && item.frames ? ` · ${item.frames} frames, ${+Number(item.duration).toFixed(1)} s` : "") }) : null,
     item.pending ? null : h("button", { type: "button", class: "chip-remove", "aria-label": `Remove ${item.name}`, onclick: remove }, "×"));
   pickers.content.list.replaceChildren(...(state.content ? [chip(state.content, () => { state.content = null; renderChosen(); })] : []));
   pickers.styles.list.replaceChildren(...state.styles.map((s) =>
@@ -445,13 +494,15 @@ async function cancelJob(id) {
 function settingsOf(job) {
   const s = job.settings || {};
   const opts = s.options || s;
-  return { method: s.method || job.method, content: s.content, styles: s.styles, model: s.model, options: opts };
+  return { method: s.method || job.method, mode: s.mode || job.mode, content: s.content, styles: s.styles, model: s.model,
+           options: opts };
 }
 
 function summary(job) {
   const s = settingsOf(job), o = s.options || {};
   const parts = [];
-  if (s.method === "fast") parts.push(`fast · ${s.model || "model"}`);
+  if (s.method === "video") parts.push(s.mode === "fast" ? `video · fast · ${s.model || "model"}` : "video · optimisation");
+  else if (s.method === "fast") parts.push(`fast · ${s.model || "model"}`);
   else parts.push("optimisation");
   if (o.preset) parts.push(`preset ${o.preset}`);
   if (o.size) parts.push(`${o.size} px`);
@@ -459,6 +510,9 @@ function summary(job) {
   if (o.iterations) parts.push(`${o.iterations} it`);
   if (o.color) parts.push(o.color === "transfer" ? "painting's colours" : o.color === "luminance" ? "photo's colours" : `${o.color} colours`);
   if (o.seed !== undefined && o.seed !== null && o.seed !== "") parts.push(`seed ${o.seed}`);
+  if (o.temporal !== undefined) parts.push(`steadiness ${o.temporal}`);
+  if (o.frame_iterations !== undefined) parts.push(`${o.frame_iterations} it a frame`);
+  if (o.temporal_weight !== undefined) parts.push(`temporal ${o.temporal_weight}`);
   return parts.join(" · ");
 }
 
@@ -484,11 +538,14 @@ function downloadUrl(job) {
 function reuse(job) {
   showError("");
   const s = settingsOf(job), o = s.options || {};
-  setMethod(s.method === "fast" ? "fast" : "transfer");
+  const video = s.method === "video";
+  if (video) fields.mode.value = s.mode === "optimisation" ? "optimisation" : "fast";
+  setMethod(video ? "video" : s.method === "fast" ? "fast" : "transfer");
   const contentId = s.content || uploadIdOf(job.inputs && job.inputs.content);
   const contentUrl = (job.inputs && job.inputs.content) || (contentId && `/api/uploads/${encodeURIComponent(contentId)}`);
-  state.content = contentId ? { id: contentId, name: nameOf(contentId, "the earlier photo"), url: contentUrl } : state.content;
-  if (s.method !== "fast") {
+  state.content = contentId ? { id: contentId, name: nameOf(contentId, video ? "the earlier clip" : "the earlier photo"), url: contentUrl,
+                                kind: video ? "clip" : "image", poster: video ? `${contentUrl}/poster` : null } : state.content;
+  if (optimising()) {
     const urls = (job.inputs && job.inputs.styles) || [];
     const ids = s.styles || urls.map(uploadIdOf);
     state.styles = ids.filter(Boolean).map((id, i) => ({ id, name: nameOf(id, `earlier painting ${i + 1}`),
@@ -503,6 +560,9 @@ function reuse(job) {
   if (o.iterations !== undefined) { fields.iterations.value = o.iterations; state.touched.add("iterations"); }
   if (o.color !== undefined) { fields.color.value = o.color; state.touched.add("color"); }
   if (o.seed !== undefined && o.seed !== null) fields.seed.value = o.seed;
+  if (o.temporal !== undefined) { fields.temporal.value = o.temporal; showTemporal(); }
+  if (o.frame_iterations !== undefined) fields.frameIterations.value = o.frame_iterations;
+  if (o.temporal_weight !== undefined) fields.temporalWeight.value = o.temporal_weight;
   showPresetHint();
   renderChosen();
   form.scrollIntoView({ behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth", block: "start" });
@@ -518,8 +578,11 @@ function nameOf(uploadId, otherwise) {
 
 function openViewer(job) {
   const d = $("#viewer");
-  $("#viewer-image").src = job.result;
-  $("#viewer-image").alt = `Result of ${summary(job)}`;
+  const video = job.result_type === "video/mp4", img = $("#viewer-image"), vid = $("#viewer-video");
+  img.hidden = video; vid.hidden = !video;
+  if (video) { vid.poster = job.thumb || ""; if (vid.getAttribute("src") !== job.result) vid.src = job.result; }
+  else { vid.pause(); vid.removeAttribute("src"); img.src = job.result; }
+  img.alt = `Result of ${summary(job)}`;
   $("#viewer-title").textContent = `${STATE_WORDS[job.state] || job.state} · ${summary(job)}`;
   $("#viewer-download").href = downloadUrl(job);
   if (typeof d.showModal === "function") d.showModal(); else d.setAttribute("open", "");
@@ -545,19 +608,32 @@ function focusedJob() {
 
 function renderStudio() {
   const job = focusedJob();
-  const img = $("#live"), empty = $("#easel-empty");
-  const prog = $("#live-progress"), nums = $("#live-numbers");
+  const img = $("#live"), empty = $("#easel-empty"), vid = $("#live-video");
+  const prog = $("#live-progress"), nums = $("#live-numbers"), vnums = $("#video-numbers");
   const cancel = $("#live-cancel"), dl = $("#live-download");
   $("#studio").dataset.state = job ? job.state : "idle";
   if (!job) {
-    img.hidden = true; empty.hidden = false; prog.hidden = true; nums.hidden = true;
+    img.hidden = true; vid.hidden = true; empty.hidden = false; prog.hidden = true; nums.hidden = true; vnums.hidden = true;
     cancel.hidden = true; dl.hidden = true; $("#live-state").textContent = "";
     return;
   }
+  const video = job.method === "video";
+  const playable = job.result_type === "video/mp4" && ENDED.has(job.state);
+  const photo = job.inputs && (job.inputs.poster || job.inputs.content);
   const src = job.state === "running" || job.state === "queued"
-    ? (job.preview || (job.inputs && job.inputs.content) || null)
-    : (job.result || job.preview || null);
-  if (src) {
+    ? (job.preview || photo || null)
+    : video ? (job.thumb || job.preview || null) : (job.result || job.preview || null);
+  vid.hidden = !playable;
+  if (playable) {
+    if (vid.getAttribute("src") !== job.result) { vid.poster = job.thumb || ""; vid.src = job.result; }
+    vid.dataset.job = job.id;
+    img.hidden = true; empty.hidden = true;
+  } else if (vid.getAttribute("src")) {
+    vid.pause(); vid.removeAttribute("src"); vid.load();
+  }
+  if (playable) {
+    /* the video shows the result */
+  } else if (src) {
     if (img.dataset.want !== src) swapImage(img, src);
     img.alt = job.result && ENDED.has(job.state) ? `Result: ${summary(job)}` : "Live preview of the painting";
     img.hidden = false; empty.hidden = true;
@@ -568,11 +644,21 @@ function renderStudio() {
   img.dataset.job = job.id;
   img.classList.toggle("is-preview", !(job.result && ENDED.has(job.state)));
   const p = job.progress;
+  vnums.hidden = !(video && p);
+  if (video && p) {
+    const ended = ENDED.has(job.state);
+    const frame = job.state === "done" ? p.frames : ended ? p.finished : p.frame;   // running: the one being painted
+    $("#video-frame").textContent = p.frames ? `${frame ?? "–"} of ${p.frames}` : "–";
+    $("#video-fpm").textContent = p.fpm ? sci(p.fpm) : job.state === "running" ? "measuring…" : "–";
+    $("#video-eta-label").textContent = ended ? "Time taken" : "Time left";
+    $("#video-eta").textContent = job.state === "running" ? (p.eta !== null && p.eta !== undefined ? duration(p.eta) : "estimating…")
+      : ended ? duration(p.elapsed) : "–";
+  }
   let line = `${STATE_WORDS[job.state] || job.state} · ${summary(job)}`;
   if (job.state === "queued") line = `waiting — place ${job.position ?? "?"} in the queue · ${summary(job)}`;
   if (job.message && ENDED.has(job.state)) line += ` — ${job.message}`;
   $("#live-state").textContent = line;
-  const showNums = job.method !== "fast" && (p || job.losses);
+  const showNums = job.method === "transfer" && (p || job.losses);
   prog.hidden = !(p && p.total) || job.state === "done";
   if (p && p.total) { prog.max = p.total; prog.value = p.done || 0; }
   nums.hidden = !showNums;
@@ -660,8 +746,11 @@ function renderHistory() {
 }
 
 function historyCard(job) {
-  const photo = job.inputs && job.inputs.content;
-  const thumb = job.thumb || job.result
+  const photo = job.inputs && (job.inputs.poster || job.inputs.content);
+  const thumb = job.result_type === "video/mp4"
+    ? h("video", { class: "thumb", src: job.result, poster: job.thumb || null, controls: true, preload: "metadata",
+                   playsinline: true, muted: true, "aria-label": `Video: ${summary(job)}` })
+    : job.thumb || job.result
     ? h("button", { type: "button", class: "thumb", disabled: !job.result, "aria-label": "Open full size",
         onclick: () => openViewer(job) }, h("img", { src: job.thumb || job.result, alt: `Thumbnail: ${summary(job)}`, loading: "lazy" }))
     : photo && !ENDED.has(job.state)   // not painted yet: its photo, faded
@@ -751,6 +840,9 @@ async function start() {
     : h("option", { value: p.name, text: p.name, title: p.description || null })));
   fields.model.replaceChildren(...(info.models || []).map((m) => h("option", { value: m, text: pretty(m) })));
   if (!(info.models || []).length) form.querySelector("input[name=method][value=fast]").disabled = true;
+  const methods = (info.choices && info.choices.method) || ["transfer", "fast"];
+  form.querySelector("input[name=method][value=video]").disabled = !methods.includes("video");
+  if (!(info.models || []).length) fields.mode.querySelector('option[value="fast"]').disabled = true;
   const maxSize = info.limits && info.limits.max_size;
   if (maxSize) fields.size.max = String(maxSize);
   for (const o of $("#sizes").querySelectorAll("option")) if (maxSize && Number(o.value) > maxSize) o.remove();
@@ -765,6 +857,9 @@ async function start() {
   }
   fields.strength.addEventListener("input", () => { state.touched.add("ratio"); showRatio(); });
   fields.preset.addEventListener("change", showPresetHint);
+  fields.mode.addEventListener("change", applyMethod);
+  fields.temporal.addEventListener("input", showTemporal);
+  $("#viewer").addEventListener("close", () => $("#viewer-video").pause());
   for (const r of form.querySelectorAll("input[name=method]")) r.addEventListener("change", applyMethod);
   form.addEventListener("submit", submit);
   form.addEventListener("input", saveForm);
