@@ -391,7 +391,8 @@ def _uploads(s):
                                            "(impasto presets lists them)"),
     ({"options": {"lr": 1}}, 400, "unknown option 'lr' (the options are preset, size, ratio, iterations, color, seed)"),
     ({"options": [1]}, 400, "options must be a JSON object"),
-    ({"method": "fast", "model": "nope"}, 400, "model: no bundled model 'nope' (bundled: "),
+    ({"method": "fast", "model": "nope"}, 400, "model: no model 'nope' (these are: "),
+    ({"method": "fast", "model": "../../etc/passwd"}, 400, "model: no model '../../etc/passwd'"),
     ({"method": "fast", "model": "starry_night", "options": {"color": "match"}}, 400,
      "--color must be one of transfer, luminance, not 'match'"),
 ])
@@ -581,6 +582,27 @@ def test_a_fast_job_paints_with_a_bundled_model(served, pictures):
     job = served.wait(r.json()["id"], lambda j: j["state"] not in ("queued", "running"), "the fast job")
     assert job["state"] == "done", job
     assert job["progress"]["unit"] == "img" and job["settings"]["options"] == {"size": 32, "ratio": 0.01, "seed": 3}
+    assert Image.open(io.BytesIO(served.get(job["result"]).content)).size == (32, 24)
+
+
+def test_a_model_the_user_trained_is_offered_and_paints(served, pictures):
+    """A model put in DATA/models (impasto train -o DATA/models/NAME.pt) is listed without a restart
+    and runs; a file there with an unsafe name is not offered."""
+    import shutil
+
+    from impasto.fast.model import resolve_model_path
+
+    models = served.data / "models"
+    shutil.copy(resolve_model_path("starry_night_small"), models / "mine.pt")
+    (models / "-bad name.pt").write_bytes(b"")
+    listed = served.get("/api/info").json()["models"]
+    assert "mine (yours)" in listed and "starry_night" in listed
+    assert not any("bad" in m for m in listed)
+    r = served.submit({"method": "fast", "content": pictures[0], "model": "mine (yours)", "options": {"size": 32}})
+    assert r.status_code == 201, r.text
+    job = served.wait(r.json()["id"], lambda j: j["state"] not in ("queued", "running"), "the fast job")
+    assert job["state"] == "done", job
+    assert job["settings"]["model"] == "mine (yours)"  # what "use these settings again" sends back
     assert Image.open(io.BytesIO(served.get(job["result"]).content)).size == (32, 24)
 
 

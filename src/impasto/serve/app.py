@@ -449,7 +449,7 @@ def check_clip(data: bytes, name: str, limits: Limits) -> tuple[dict, Image.Imag
 
 # ---------------------------------------------------------------- jobs
 
-def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[dict, dict, list[dict]]:
+def check_job(body, store: Store, limits: Limits, models: dict[str, str]) -> tuple[dict, dict, list[dict]]:
     """A job's record from a POSTed body, every id and option checked (400 with the reason); returns
     (record, content upload, style uploads)."""
     if not isinstance(body, dict):
@@ -475,8 +475,9 @@ def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[di
         styles = [_upload(store, uid, "styles", "image") for uid in ids]
     else:
         model = body.get("model")
-        if model not in models:
-            raise Refused(400, f"model: no bundled model {model!r} (bundled: {', '.join(models) or 'none'})")
+        if not isinstance(model, str) or model not in models:
+            shown = model if isinstance(model, str) and len(model) <= 80 else type(model).__name__
+            raise Refused(400, f"model: no model {shown!r} (these are: {', '.join(models) or 'none'})")
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise Refused(400, "options must be a JSON object")
@@ -504,7 +505,7 @@ def check_job(body, store: Store, limits: Limits, models: list[str]) -> tuple[di
                 **({"styles": [s["id"] for s in styles]} if styles else {}),
                 **({"model": model} if model else {}), "options": dict(options)}
     record = {"id": new_id(), "method": method, "mode": mode, "settings": settings, "content": content["id"],
-              "styles": [s["id"] for s in styles], "model": model, "options": given}
+              "styles": [s["id"] for s in styles], "model": models[model] if model else None, "options": given}
     return record, content, styles
 
 
@@ -536,6 +537,13 @@ async def read_json(request: Request, cap: int):
 
 
 # ---------------------------------------------------------------- the application
+
+def available_models(store: Store) -> dict[str, str]:
+    """Every fast model the page offers, by its shown name: the bundled ones (the worker loads them by
+    name) and the user's own in ``DATA/models`` (by the path the server found; never a client's)."""
+    return {**{name: name for name in bundled_models()},
+            **{name: str(path) for name, path in store.trained_models().items()}}
+
 
 def bundled_models() -> list[str]:
     """:func:`impasto.fast.model.bundled_models`, read here without importing PyTorch."""
@@ -576,14 +584,13 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
     limits = limits or Limits()
     store = Store(data_dir)
     jobs = JobQueue(store, limits.max_queue, limits.preview_every, start_worker, limits.max_clip_frames)
-    models = bundled_models()
     state = {"examples": []}
     checking = asyncio.Semaphore(limits.image_checks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         state["examples"] = store.add_examples(examples_folder())
-        state["info"] = info(limits, models, state["examples"])
+        state["info"] = info(limits, [], state["examples"])
         jobs.start()
         try:
             yield
@@ -597,7 +604,7 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
         return FileResponse(index, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def get_info(request):
-        return _json(state["info"])
+        return _json({**state["info"], "models": list(available_models(store))})
 
     async def post_upload(request):
         data, name = await read_upload(request, limits)
@@ -618,7 +625,8 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
 
     async def post_job(request):
-        record, content, styles = check_job(await read_json(request, limits.max_json_bytes), store, limits, models)
+        record, content, styles = check_job(await read_json(request, limits.max_json_bytes), store, limits,
+                                            available_models(store))
         try:
             return _json(jobs.submit(record, content, styles), 201)
         except QueueFull as exc:

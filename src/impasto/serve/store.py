@@ -28,6 +28,7 @@ from PIL import Image
 
 from ..atomic import TEMP_PREFIX, atomic_bytes, atomic_write
 
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 TEMP_PREFIXES = (".tmp-", TEMP_PREFIX)       # an earlier release's, and impasto.atomic's
 UPLOAD_ID = re.compile(r"(?:[0-9a-f]{16}|ex-[a-z0-9][a-z0-9_-]{0,47})\Z")
 JOB_ID = re.compile(r"[0-9a-f]{16}\Z")
@@ -99,7 +100,19 @@ class Store:
         self.jobs = self.root / "jobs"
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.jobs.mkdir(exist_ok=True)
+        self.models = self.root / "models"   # fast models the user trained (impasto train, impasto export)
+        self.models.mkdir(exist_ok=True)
         self._remove_temporaries()
+
+    def trained_models(self) -> dict[str, Path]:
+        """The fast models in ``DATA/models`` (``NAME.pt`` from ``impasto train``, ``NAME.onnx`` from
+        ``impasto export``), by the name the page shows, ``NAME (yours)``; read afresh at each call,
+        so a model put there is offered without a restart. Only names of letters, digits, ``_ . -``."""
+        found = {}
+        for path in sorted(self.models.iterdir()):
+            if path.suffix.lower() in (".pt", ".onnx") and path.is_file() and _MODEL_NAME.fullmatch(path.stem):
+                found.setdefault(f"{path.stem} (yours)", path)
+        return found
 
     def _remove_temporaries(self) -> None:
         """Temporary files a stopped server or worker left behind (never listed, never served)."""

