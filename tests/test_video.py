@@ -63,6 +63,21 @@ def test_fast_mode_blends_along_the_flow(tmp_path):
     assert flow.warping_error(blended.frames, clip.frames) < flow.warping_error(alone.frames, clip.frames)
 
 
+def test_each_finished_frame_is_reported_with_the_frame_as_its_image(tmp_path):
+    """The one progress event carries each finished frame (what a web page shows as it arrives),
+    counting no unit of work: the frame count still ends at the clip's length."""
+    clip = panning_clip(n=3)
+    events = []
+    result = fast_video(clip, load_runner("starry_night_small", "fp32", "cpu"), torch.tensor([1.0]), None,
+                        VideoConfig(), tmp_path / "a.mp4", callback=events.append)
+    finished = [e for e in events if e.stage.endswith("finished")]
+    assert [e.stage for e in finished] == ["frame 1/3 finished", "frame 2/3 finished", "frame 3/3 finished"]
+    for event, frame in zip(finished, result.frames):
+        as_uint8 = (event.image[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        assert np.array_equal(as_uint8, frame)
+    assert events[-1].done == events[-1].total == 3
+
+
 def test_a_scene_cut_starts_afresh(tmp_path):
     clip = panning_clip(n=3)
     other = np.asarray(Image.open(EXAMPLES / "kandinsky.jpg").convert("RGB").resize((40, 30)))

@@ -1,5 +1,5 @@
-"""``impasto serve``: a web page on this machine for ``transfer`` and ``fast`` jobs, with a queue
-and a history (the server is :mod:`impasto.serve`; Starlette and uvicorn, the ``serve`` extra)."""
+"""``impasto serve``: a web page on this machine for ``transfer``, ``fast`` and ``video`` jobs, with a
+queue and a history (the server is :mod:`impasto.serve`; Starlette and uvicorn, the ``serve`` extra)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="a web page on this machine: paint photos, watch them paint, keep the history",
                        description="Start a small web server for this machine's browser (127.0.0.1 only, "
                                    "unless --host says otherwise): upload a photo and paintings or pick the "
-                                   "examples, paint by optimisation or with a bundled fast model, watch the live "
-                                   "preview; jobs wait in a queue, and every job's inputs, settings, result and "
+                                   "examples (or a short clip), paint by optimisation or with a fast model (bundled, or "
+                                   "your own NAME.pt/.onnx in DATA/models), watch the live preview; jobs wait in a "
+                                   "queue, and every job's inputs, settings, result and "
                                    "losses stay in the history under --data. Needs pip install 'impasto[serve]'.")
     add_config_options(p, ServeConfig)
     p.set_defaults(run=cmd_serve)
@@ -63,7 +64,7 @@ def cmd_serve(args) -> int:
     except ImportError:
         raise ImpastoError("impasto serve needs Starlette, uvicorn and python-multipart: "
                            "pip install 'impasto[serve]'") from None
-    from ..serve.app import _bracket, create_app, is_loopback
+    from ..serve.app import address, create_app, is_loopback
 
     data = data_folder(config.data)
     sock = listen(config.host, config.port)
@@ -80,7 +81,7 @@ def cmd_serve(args) -> int:
     if not is_loopback(config.host):
         print(f"impasto: warning: listening on {config.host}: anyone who can reach this machine on port "
               f"{config.port} can use the server and see its history (it has no login)", file=sys.stderr)
-    print(f"impasto: serving on http://{_bracket(config.host)}:{config.port}/ (Ctrl-C to stop)", flush=True)
+    print(f"impasto: serving on {address(config.host, config.port)} (Ctrl-C to stop)", flush=True)
     print(f"impasto: history in {data}", flush=True)
     try:
         server.run(sockets=[sock])

@@ -107,6 +107,11 @@ def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+def address(host: str, port: int) -> str:
+    """The page's address for a server listening on ``host:port`` (an IPv6 host in brackets)."""
+    return f"http://{_bracket(host)}:{port}/"
+
+
 def is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -710,9 +715,8 @@ def create_app(data_dir: Path, *, host: str, port: int, limits: Limits | None = 
         Route("/api/events", events),
         Mount("/static", StaticFiles(directory=STATIC, check_dir=False)),
     ]
-    address = f"http://{_bracket(host)}:{port}/"
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(Guard, hosts=own_hosts(host, port), address=address)],
+                    middleware=[Middleware(Guard, hosts=own_hosts(host, port), address=address(host, port))],
                     exception_handlers={Refused: _refused, HTTPException: _http_error, Exception: _server_error})
     app.state.store, app.state.jobs, app.state.limits = store, jobs, limits
     return app
