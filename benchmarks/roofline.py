@@ -20,7 +20,7 @@ import torch
 import common  # noqa: F401  (puts src/ on the path)
 from impasto.config import PAPER_STYLE_LAYERS
 from impasto.runtime import cpu_has_native_bf16
-from impasto.vgg import AUTO_MIN_CHANNELS, AUTO_MIN_OUT_CHANNELS, VGG19
+from impasto.vgg import VGG19, auto_winograd
 from impasto.weights import CONV_SHAPES
 from impasto.winograd import WinogradConv2d
 
@@ -60,7 +60,7 @@ def layer_size(name: str, height: int, width: int) -> tuple[int, int]:
 
 
 def auto_rule(cin: int, cout: int) -> bool:
-    return cin >= AUTO_MIN_CHANNELS and cout >= AUTO_MIN_OUT_CHANNELS
+    return auto_winograd(cin, cout)
 
 
 def per_layer(vgg: VGG19, height: int, width: int, rate: float, repeats: int) -> None:
@@ -118,8 +118,8 @@ def whole_pass(height: int, width: int, repeats: int, rate: float) -> None:
     """Forward to relu5_1 and backward to the input image, as one optimisation iteration does; fp32
     direct and auto, and bf16 (direct) where this CPU computes it natively."""
     modes = {"fp32 direct": ("fp32", "direct"), "fp32 auto": ("fp32", "auto")}
-    if cpu_has_native_bf16():
-        modes["bf16 direct"] = ("bf16", "direct")
+    if cpu_has_native_bf16() and torch.backends.cpu.get_cpu_capability().startswith("AVX512"):
+        modes["bf16 direct"] = ("bf16", "direct")  # not where ATEN_CPU_CAPABILITY=avx2 emulates it
     nets = {name: VGG19(pooling="avg").set_precision(p, channels_last=True).set_convolution(c)
             for name, (p, c) in modes.items()}
     image = torch.rand(1, 3, height, width, requires_grad=True)

@@ -97,3 +97,20 @@ def test_paper_normalisation_is_equation_1_exactly():
     assert term.weight == 2.0 and term.fn({"relu4_2": f}, None).item() == (0.5 * (f - p).pow(2).sum()).item()
     scaled = content_term({"relu4_2": p}, [1.0], alpha=2.0, normalization="per-position", scale=0.25)
     assert scaled.fn({"relu4_2": f}, None).item() == (0.125 * (f - p).pow(2).sum()).item()
+
+
+def test_gram_gradient_equals_autograd_and_keeps_channels_last():
+    # The one-product backward F (dG + dGᵀ) against autograd of Fᵀ F, for a non-symmetric dG,
+    # and the gradient laid out as the (channels-last) features are, so autograd adds like to like.
+    gen = torch.Generator().manual_seed(6)
+    feats = torch.randn(1, 4, 3, 5, generator=gen, dtype=torch.float64)
+    feats = feats.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    upstream = torch.randn(4, 4, generator=gen, dtype=torch.float64)
+    (ours,) = torch.autograd.grad((losses.gram(feats) * upstream).sum(), feats)
+    plain = feats.detach().clone().requires_grad_(True)
+    f = plain.flatten(2)[0]
+    (reference,) = torch.autograd.grad(((f @ f.T) * upstream).sum(), plain)
+    assert torch.allclose(ours, reference)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(losses.gram_of_positions, (torch.randn(6, 3, dtype=torch.float64,
+                                                                            requires_grad=True),))

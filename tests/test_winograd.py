@@ -1,9 +1,10 @@
-"""Winograd F(4×4, 3×3) convolution (Lavin & Gray 2015) against F.conv2d, and in the VGG-19."""
+"""Winograd F(4×4, 3×3) and F(6×6, 3×3) convolution (Lavin & Gray 2015) against F.conv2d, and in the VGG-19."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from impasto import winograd
 from impasto.weights import load_vgg19_weights
 from impasto.winograd import (WinogradConv2d, flipped_weight, transform_matrices, transform_weight,
                               winograd_conv, winograd_conv2d)
@@ -17,25 +18,69 @@ def _rel(a, b):
     return ((a - b).norm() / b.norm()).item()
 
 
-def test_matrices_give_exact_1d_correlation():
-    """F(4, 3): Aᵀ[(G g) ⊙ (Bᵀ d)] equals the 4-output correlation of a 6-vector with a 3-tap filter."""
-    bt, g, at = transform_matrices(torch.float64)
-    d, k = torch.randn(6, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
-    ref = torch.stack([(d[i:i + 3] * k).sum() for i in range(4)])
-    assert torch.allclose(at @ ((g @ k) * (bt @ d)), ref, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("tile", [4, 6])
+def test_matrices_give_exact_1d_correlation(tile):
+    """F(m, 3): Aᵀ[(G g) ⊙ (Bᵀ d)] equals the m-output correlation of an (m + 2)-vector with a 3-tap
+    filter, for every basis pair (so the identity holds exactly, not just for one draw)."""
+    bt, g, at = transform_matrices(torch.float64, tile=tile)
+    eye_d, eye_k = torch.eye(tile + 2, dtype=torch.float64), torch.eye(3, dtype=torch.float64)
+    for d in eye_d:
+        for k in eye_k:
+            ref = torch.stack([(d[i:i + 3] * k).sum() for i in range(tile)])
+            assert torch.allclose(at @ ((g @ k) * (bt @ d)), ref, rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize("batch,height,width", [(1, 1, 1), (1, 2, 3), (1, 5, 7), (1, 9, 13), (2, 8, 12), (2, 5, 7)])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_forward_matches_conv2d_float64(batch, height, width, with_bias):
+@pytest.mark.parametrize("tile", [4, 6])
+def test_forward_matches_conv2d_float64(batch, height, width, with_bias, tile):
     torch.manual_seed(height * 100 + width)
     x = torch.randn(batch, 3, height, width, dtype=torch.float64)
     w = torch.randn(5, 3, 3, 3, dtype=torch.float64)
     b = torch.randn(5, dtype=torch.float64) if with_bias else None
-    out = winograd_conv2d(x, transform_weight(w), b)
+    out = winograd_conv2d(x, transform_weight(w, tile), b)
     ref = F.conv2d(x, w, b, padding=1)
     assert out.shape == ref.shape and out.dtype == torch.float64
     assert _rel(out, ref) < 1e-10
+
+
+def test_c_transforms_are_built():
+    # pyproject.toml builds them with the package (make installs a C compiler's output); without
+    # them fp32 falls back to the PyTorch form, correct but slower.
+    assert winograd._kernels is not None, "impasto._winograd did not build: is a C compiler installed?"
+
+
+@pytest.mark.parametrize("batch,cin,cout,height,width", [(1, 3, 5, 1, 1), (1, 8, 16, 4, 4), (2, 13, 9, 5, 7),
+                                                          (1, 64, 24, 9, 14), (2, 17, 3, 11, 6)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_c_and_torch_transforms_match_conv2d_fp32(batch, cin, cout, height, width, with_bias):
+    """The C transforms (F(6×6)) and the PyTorch ones (F(6×6) and F(4×4)), fp32, odd sizes and
+    channel counts that are not a multiple of the C code's 8 lanes: within fp32 rounding of F.conv2d."""
+    gen = torch.Generator().manual_seed(cin * 31 + width)
+    x = torch.randn(batch, cin, height, width, generator=gen).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(cout, cin, 3, 3, generator=gen)
+    b = torch.randn(cout, generator=gen) if with_bias else None
+    ref = F.conv2d(x.double(), w.double(), b.double() if with_bias else None, padding=1)
+    ours = winograd._conv_c(x, transform_weight(w, 6), b)
+    assert ours.shape == ref.shape and ours.is_contiguous(memory_format=torch.channels_last)
+    assert _rel(ours.double(), ref) < 1e-5
+    for tile in (4, 6):
+        assert _rel(winograd._conv_torch(x, transform_weight(w, tile), b).double(), ref) < 1e-5
+    assert torch.equal(winograd_conv2d(x, transform_weight(w, 6), b), ours)  # fp32 on CPU: the C path
+
+
+def test_c_transforms_give_the_same_answer_on_any_number_of_threads():
+    x = torch.randn(2, 16, 23, 17).contiguous(memory_format=torch.channels_last)
+    u, b = transform_weight(torch.randn(8, 16, 3, 3), 6), torch.randn(8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = winograd._conv_c(x, u, b)
+        torch.set_num_threads(3)
+        three = winograd._conv_c(x, u, b)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, three)
 
 
 def test_channels_last_and_contiguous_inputs_agree():
@@ -55,11 +100,12 @@ def test_flipped_kernel_gives_input_gradient():
     assert _rel(F.conv2d(r, flipped_weight(w), padding=1), grad) < 1e-12
 
 
-def test_gradcheck_float64():
+@pytest.mark.parametrize("tile", [4, 6])
+def test_gradcheck_float64(tile):
     torch.manual_seed(0)
     w = torch.randn(4, 3, 3, 3, dtype=torch.float64)
     b = torch.randn(4, dtype=torch.float64)
-    u, u_back = transform_weight(w), transform_weight(flipped_weight(w))
+    u, u_back = transform_weight(w, tile), transform_weight(flipped_weight(w), tile)
     x = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: winograd_conv(t, u, u_back, b), (x,))
 
@@ -129,7 +175,7 @@ def test_set_convolution_choices(vgg):
     from impasto.errors import ImpastoError
 
     vgg.set_convolution("auto")
-    assert "conv1_1" not in vgg.winograd and "conv2_2" not in vgg.winograd
+    assert "conv1_1" not in vgg.winograd
     assert {"conv3_1", "conv4_2", "conv5_4"} <= set(vgg.winograd)
     vgg.set_convolution("winograd")
     assert set(vgg.winograd) == set(vgg.convs)
@@ -137,6 +183,18 @@ def test_set_convolution_choices(vgg):
     assert len(vgg.winograd) == 0
     with pytest.raises(ImpastoError):
         vgg.set_convolution("fft")
+
+
+def test_auto_rule_by_vector_unit_and_transforms():
+    from impasto.vgg import auto_winograd
+
+    # AVX2 with the C transforms: every layer but conv1_1; AVX-512 with them: from conv2_2 (128 -> 128);
+    # with the PyTorch transforms one layer later each (conv2_2 on AVX2, conv3_1 on AVX-512).
+    assert auto_winograd(64, 64, "AVX2", True) and not auto_winograd(3, 64, "AVX2", True)
+    assert auto_winograd(128, 128, "AVX512", True) and not auto_winograd(64, 128, "AVX512", True)
+    assert auto_winograd(128, 128, "AVX2", False) and not auto_winograd(64, 128, "AVX2", False)
+    assert auto_winograd(128, 256, "AVX512", False) and not auto_winograd(128, 128, "AVX512", False)
+    assert auto_winograd(64, 64, "DEFAULT", True) and not auto_winograd(64, 64, "DEFAULT", False)
 
 
 def test_bf16_runs_direct(vgg):

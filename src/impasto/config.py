@@ -255,8 +255,8 @@ class TransferConfig:
                            choices=("caffe", "torchvision"))
     precision: str = _opt("auto", "auto (bf16 where the hardware has it), fp32 or bf16",
                           choices=("auto", "fp32", "bf16"))
-    convolution: str = _opt("auto", "3x3 convolutions: auto (Winograd F(4x4,3x3) on CPU in the layers where it "
-                            "was measured faster, PyTorch's own elsewhere), winograd or direct",
+    convolution: str = _opt("auto", "3x3 convolutions: auto (Winograd, F(6x6,3x3) with its C transforms, on CPU "
+                            "in the layers where it was measured faster, PyTorch's own elsewhere), winograd or direct",
                             choices=("auto", "winograd", "direct"))
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 

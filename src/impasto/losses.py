@@ -21,11 +21,44 @@ def feature_matrix(features: torch.Tensor) -> torch.Tensor:
     return _wide(features).flatten(2)[0]
 
 
+def positions_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``(1, N, h, w)`` -> ``(F^l)ᵀ`` of shape ``(M, N)`` in fp32: one row per position.
+
+    The network runs channels-last, where this is a view of the features as they lie in memory (the
+    ``(N, M)`` of :func:`feature_matrix` would be a transposing copy of every style layer)."""
+    if features.dim() != 4 or features.shape[0] != 1:
+        raise ValueError(f"expected (1, N, h, w) features, got {tuple(features.shape)}")
+    n = features.shape[1]
+    return _wide(features).permute(0, 2, 3, 1).reshape(-1, n)  # no select: its backward copies
+
+
+class _Gram(torch.autograd.Function):
+    """``G = Fᵀ F`` of an ``(M, N)`` matrix with the input gradient ``F (dG + dGᵀ)`` as one product.
+
+    Autograd of ``Fᵀ @ F`` would take two products and add a transposed gradient to a contiguous one;
+    this gives one ``(M, N)`` gradient in the features' own (channels-last) layout."""
+
+    @staticmethod
+    def forward(ctx, f):
+        ctx.save_for_backward(f)
+        return f.T @ f
+
+    @staticmethod
+    def backward(ctx, grad):
+        (f,) = ctx.saved_tensors
+        return f @ (grad + grad.T)
+
+
+def gram_of_positions(f: torch.Tensor) -> torch.Tensor:
+    """``Σ_k f_ki f_kj`` of an ``(M, N)`` matrix (rows: positions)."""
+    return _Gram.apply(f)
+
+
 def gram(features: torch.Tensor, normalise: bool = False) -> torch.Tensor:
     """Gram matrix ``G^l_ij = Σ_k F^l_ik F^l_jk`` (eq. 3); divided by M when ``normalise``."""
-    f = feature_matrix(features)
-    g = f @ f.T
-    return g / f.shape[1] if normalise else g
+    f = positions_matrix(features)
+    g = gram_of_positions(f)
+    return g / f.shape[0] if normalise else g
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, normalization: str = "paper") -> torch.Tensor:

@@ -102,10 +102,9 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weight), so a mask of ones gives :func:`losses.gram` ``/ M`` and regions of any size compare
     like with like, as in :func:`losses.style_layer_loss`.
     """
-    f = losses.feature_matrix(features)                                 # (N, M)
-    t = mask.reshape(-1).to(f.dtype)                                    # (M,)
-    f = f * t
-    return f @ f.T / t.pow(2).sum().clamp_min(1e-8)
+    f = losses.positions_matrix(features)                               # (M, N)
+    t = mask.reshape(-1, 1).to(f.dtype)                                 # (M, 1)
+    return losses.gram_of_positions(f * t) / t.pow(2).sum().clamp_min(1e-8)
 
 
 def region_share(mask: torch.Tensor) -> torch.Tensor:

@@ -93,7 +93,9 @@ def keep_freed_memory() -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2 ** 31 - 1))
+        # -1: never trim (a 2 GB threshold still let glibc unmap a transient top of the heap at
+        # 1024 px with F(6×6) Winograd buffers: 440k page faults, 0.2 s, per evaluation)
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, -1))
     except (OSError, AttributeError):
         return False
 
@@ -107,7 +109,9 @@ BASE_BYTES = 1536 * 2**20  # the process with PyTorch and the network loaded (1.
 # and 3040 B/px in bf16), plus L-BFGS's 30 curvature pairs over the Laplacian pyramid (2 × 30 ×
 # 4/3 × 12 B = 960 B/px by the end of a run); rounded up, as peaks vary between runs (glibc's heap:
 # 1.46–2.06 GB for the same 384 px run; tests/test_validate.py checks the estimate against one).
-IMAGE_BYTES_PER_PIXEL = {"fp32": 5000, "bf16": 4000}
+# fp32 also holds the Winograd F(6×6) scratch buffers, two of 64/36 × the largest Winograd layer's
+# activations (conv1_2 on AVX2: 2 × 1.78 × 64 channels × 4 B ≈ 900 B/px).
+IMAGE_BYTES_PER_PIXEL = {"fp32": 6000, "bf16": 4000}
 
 
 def available_memory() -> int | None:

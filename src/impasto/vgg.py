@@ -18,15 +18,33 @@ from torch import nn
 
 from .errors import ImpastoError
 from .weights import CONV_SHAPES, load_vgg19_weights
+from . import winograd
 from .winograd import WinogradConv2d
 
 CONVOLUTIONS = ("auto", "winograd", "direct")
-# "auto" runs Winograd F(4×4, 3×3) (Lavin & Gray 2015) on CPU for the layers with at least this
-# many input and output channels: conv3_1 … conv5_4. Measured on a 2-core AMD EPYC with AVX-512
-# (benchmarks/roofline.py, README Speed): forward+backward 1.2–2× faster there at 256–1024 px, slower
-# or even on the 64- and 128-channel layers.
-AUTO_MIN_CHANNELS = 128
-AUTO_MIN_OUT_CHANNELS = 256
+# "auto" runs Winograd (Lavin & Gray 2015; impasto.winograd) on CPU for the layers with at least these
+# many (input, output) channels. Where it wins depends on the vector unit PyTorch's kernels use and on
+# whether the tile transforms run in C (impasto._winograd) or as PyTorch GEMMs (its fallback):
+# measured forward+backward per layer at 1024×768, 2 threads (benchmarks/roofline.py, README Speed).
+# AVX2 with C: 1.23× on conv1_2, 1.38× on conv2_1, 1.8–2.7× from conv2_2 on; AVX-512 with C: 0.89×
+# and 0.96× on those two, 1.30× on conv2_2; the PyTorch transforms start winning a layer later.
+# conv1_1 (3 input channels) is always slower as Winograd.
+AUTO_MIN_CHANNELS = {  # (capability, C transforms) -> (input, output) channels
+    ("AVX2", True): (64, 64), ("AVX512", True): (128, 128),
+    ("AVX2", False): (128, 128), ("AVX512", False): (128, 256),
+}
+
+
+def auto_winograd(cin: int, cout: int, capability: str | None = None, c_transforms: bool | None = None) -> bool:
+    """Whether ``auto`` runs a ``cin → cout`` 3×3 layer as Winograd on this CPU. ``capability``:
+    ``torch.backends.cpu.get_cpu_capability()`` (``ATEN_CPU_CAPABILITY`` can lower it; other values
+    count as AVX2); ``c_transforms``: whether :mod:`impasto._winograd` was built."""
+    capability = capability or torch.backends.cpu.get_cpu_capability()
+    c_transforms = winograd.c_transforms() if c_transforms is None else c_transforms
+    wide = "AVX512" if capability.startswith("AVX512") else "AVX2"
+    low_in, low_out = AUTO_MIN_CHANNELS[wide, c_transforms]
+    return cin >= low_in and cout >= low_out
+
 
 # Caffe mean pixel in BGR order (Simonyan & Zisserman's release notes).
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -96,9 +114,10 @@ class VGG19(nn.Module):
         self.winograd = nn.ModuleDict()  # name -> WinogradConv2d, built by set_convolution
 
     def set_convolution(self, mode: str) -> "VGG19":
-        """How the 3×3 convolutions run: ``direct`` (``nn.Conv2d``), ``winograd`` (F(4×4, 3×3) on every
-        layer) or ``auto`` (Winograd on CPU for conv3_1 … conv5_4, direct elsewhere and on CUDA, whose
-        cuDNN picks its own Winograd). bf16 precision always runs direct. The Winograd layers transform
+        """How the 3×3 convolutions run: ``direct`` (``nn.Conv2d``), ``winograd`` (:class:`WinogradConv2d`,
+        F(6×6, 3×3) where the C transforms were built, else F(4×4, 3×3), on every layer) or ``auto``
+        (Winograd on CPU where :func:`auto_winograd` says it is faster, direct elsewhere and on CUDA,
+        whose cuDNN picks its own Winograd). bf16 precision always runs direct. The Winograd layers transform
         the current ``convs[name]`` weights once, here: call again after changing those weights."""
         if mode not in CONVOLUTIONS:
             raise ImpastoError(f"convolution must be one of {', '.join(CONVOLUTIONS)}, not '{mode}'")
@@ -107,7 +126,7 @@ class VGG19(nn.Module):
         if mode != "direct":
             for name, conv in self.convs.items():
                 cin, cout = conv.in_channels, conv.out_channels
-                if mode == "winograd" or (cin >= AUTO_MIN_CHANNELS and cout >= AUTO_MIN_OUT_CHANNELS):
+                if mode == "winograd" or auto_winograd(cin, cout):
                     self.winograd[name] = WinogradConv2d(conv)
         return self
 

@@ -1,23 +1,30 @@
-"""Winograd F(4×4, 3×3) convolution for the frozen VGG-19 (Lavin & Gray 2015, arXiv 1509.09308).
+"""Winograd convolution for the frozen VGG-19 (Lavin & Gray 2015, arXiv 1509.09308).
 
 Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", section 4, the nested 2-D form::
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
 
-computes a 4×4 output tile ``Y`` of a 3×3 correlation from a 6×6 input tile ``d`` with 36 instead
-of 144 multiplies; summing over input channels *before* the output transform (ibid.) turns the 36 element-wise products into 36 matrix products ``M_ξν = U_ξν V_ξν``.
+computes an m×m output tile ``Y`` of a 3×3 correlation from an α×α input tile ``d`` (α = m + 2) with
+α² instead of 9m² multiplies; summing over input channels *before* the output transform (ibid.)
+turns the α² element-wise products into α² matrix products ``M_ξν = U_ξν V_ξν``. Two tile sizes:
 
-Here the weights are frozen, so ``U = G g Gᵀ`` (the filter transform) is computed once.
-The input transform ``Bᵀ d B`` and the output transform ``Aᵀ m A`` are written as single GEMMs with
-the Kronecker matrices ``Bᵀ⊗Bᵀ`` (36×36) and ``Aᵀ⊗Aᵀ`` (16×36), since ``vec(P X Q) = (Qᵀ⊗P) vec(X)``.
+- F(6×6, 3×3), α = 8: 64 products per 36 outputs (1.78 per output, against 9 for the direct
+  convolution), the tile transforms in C (:mod:`impasto._winograd`, built with the package); used
+  for fp32 on CPU wherever that module exists. Its matrices are those of the interpolation points
+  0, ±1, ±2, ±1/2, ∞ (the Toom-Cook construction of the paper's section 4, as NNPACK uses them);
+  fp32 error measured about 2e-6 relative on VGG-19's layers (tests: ≤ 1e-4).
+- F(4×4, 3×3), α = 6: 36 per 16 (2.25), points 0, ±1, ±2, ∞, the matrices printed in the paper;
+  its transforms written as single GEMMs with the Kronecker matrices ``Bᵀ⊗Bᵀ`` and ``Aᵀ⊗Aᵀ``
+  (``vec(P X Q) = (Qᵀ⊗P) vec(X)``) in PyTorch: the form used where the C module did not build (and
+  for float64). The PyTorch form runs either tile size; the C one F(6×6, 3×3).
 
-The input gradient of a stride-1 padding-1 3×3 correlation is itself one, with the kernel flipped
-spatially and its in/out channels swapped (``∂L/∂x = conv(∂L/∂y, rot180(g)ᵀ)``), so the backward
-pass runs the same routine with that kernel's own pre-transformed ``U′``.
+The weights are frozen, so ``U = G g Gᵀ`` (the filter transform) is computed once. The input gradient
+of a stride-1 padding-1 3×3 correlation is itself one, with the kernel flipped spatially and its
+in/out channels swapped (``∂L/∂x = conv(∂L/∂y, rot180(g)ᵀ)``), so the backward pass runs the same
+routine with that kernel's own pre-transformed ``U′``.
 
 Layout: tensors are handled as NHWC (channels last) internally, which is what ``VGG19`` runs in;
-the output is returned channels-last. The tile gather then reads whole channel rows, and the 36
-products are ``V (T×C) @ Uᵀ (C×Cout)`` per Winograd point.
+the output is returned channels-last. The 36 or 64 products are ``V (T×C) @ U (C×Cout)`` per point.
 """
 
 from __future__ import annotations
@@ -25,68 +32,111 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# F(4×4, 3×3) with interpolation points 0, ±1, ±2, ∞: the F(4, 3) matrices Bᵀ, G, Aᵀ printed in
-# Lavin & Gray 2015, section 4 (Toom-Cook / Chinese-remainder construction), nested for 2-D.
-BT_ROWS = (
-    (4, 0, -5, 0, 1, 0),
-    (0, -4, -4, 1, 1, 0),
-    (0, 4, -4, -1, 1, 0),
-    (0, -2, -1, 2, 1, 0),
-    (0, 2, -1, -2, 1, 0),
-    (0, 4, 0, -5, 0, 1),
+try:  # the tile transforms in C, built with the package where a C compiler was found (pyproject.toml)
+    from . import _winograd as _kernels
+except ImportError:  # pragma: no cover - depends on the installation
+    _kernels = None
+
+# F(4×4, 3×3), interpolation points 0, ±1, ±2, ∞: Bᵀ, G, Aᵀ as printed in Lavin & Gray 2015, section 4.
+F4_MATRICES = (
+    ((4, 0, -5, 0, 1, 0),
+     (0, -4, -4, 1, 1, 0),
+     (0, 4, -4, -1, 1, 0),
+     (0, -2, -1, 2, 1, 0),
+     (0, 2, -1, -2, 1, 0),
+     (0, 4, 0, -5, 0, 1)),
+    ((1 / 4, 0, 0),
+     (-1 / 6, -1 / 6, -1 / 6),
+     (-1 / 6, 1 / 6, -1 / 6),
+     (1 / 24, 1 / 12, 1 / 6),
+     (1 / 24, -1 / 12, 1 / 6),
+     (0, 0, 1)),
+    ((1, 1, 1, 1, 1, 0),
+     (0, 1, -1, 2, -2, 0),
+     (0, 1, 1, 4, 4, 0),
+     (0, 1, -1, 8, -8, 1)),
 )
-G_ROWS = (
-    (1 / 4, 0, 0),
-    (-1 / 6, -1 / 6, -1 / 6),
-    (-1 / 6, 1 / 6, -1 / 6),
-    (1 / 24, 1 / 12, 1 / 6),
-    (1 / 24, -1 / 12, 1 / 6),
-    (0, 0, 1),
+# F(6×6, 3×3), points 0, −1, 1, 1/2, −1/2, 2, −2, ∞ in G's and Aᵀ's columns (Aᵀ[i, j] = p_jⁱ,
+# G's rows ∝ (1, p, p²)); Bᵀ completes the Toom-Cook identity (checked exactly in the tests).
+F6_MATRICES = (
+    ((1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0),
+     (0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0),
+     (0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0),
+     (0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0),
+     (0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0),
+     (0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0),
+     (0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0),
+     (0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1)),
+    ((1, 0, 0),
+     (-2 / 9, -2 / 9, -2 / 9),
+     (-2 / 9, 2 / 9, -2 / 9),
+     (1 / 90, 1 / 45, 2 / 45),
+     (1 / 90, -1 / 45, 2 / 45),
+     (32 / 45, 16 / 45, 8 / 45),
+     (32 / 45, -16 / 45, 8 / 45),
+     (0, 0, 1)),
+    ((1, 1, 1, 1, 1, 1, 1, 0),
+     (0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0),
+     (0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0),
+     (0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0),
+     (0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0),
+     (0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1)),
 )
-AT_ROWS = (
-    (1, 1, 1, 1, 1, 0),
-    (0, 1, -1, 2, -2, 0),
-    (0, 1, 1, 4, 4, 0),
-    (0, 1, -1, 8, -8, 1),
-)
-TILE, ALPHA = 4, 6  # output tile m = 4, input tile α = m + r − 1 = 6
+MATRICES = {4: F4_MATRICES, 6: F6_MATRICES}  # output tile m -> (Bᵀ, G, Aᵀ); input tile α = m + 2
+C_TILE = 6  # the tile the C transforms compute
 
 
-def transform_matrices(dtype=torch.float64, device=None):
-    """``(Bᵀ, G, Aᵀ)`` as tensors of ``dtype`` (6×6, 6×3, 4×6)."""
+def c_transforms() -> bool:
+    """Whether the C tile transforms (:mod:`impasto._winograd`) were built and are used for fp32 on CPU."""
+    return _kernels is not None
+
+
+def default_tile() -> int:
+    """The output tile :class:`WinogradConv2d` uses: F(6×6) where the C transforms exist, else F(4×4)."""
+    return C_TILE if c_transforms() else 4
+
+
+def transform_matrices(dtype=torch.float64, device=None, tile: int = 4):
+    """``(Bᵀ, G, Aᵀ)`` of F(tile×tile, 3×3) as tensors of ``dtype`` (α×α, α×3, tile×α; α = tile + 2)."""
     kw = dict(dtype=dtype, device=device)
-    return torch.tensor(BT_ROWS, **kw), torch.tensor(G_ROWS, **kw), torch.tensor(AT_ROWS, **kw)
+    return tuple(torch.tensor(rows, **kw) for rows in MATRICES[tile])
+
+
+def _tile_of(u: torch.Tensor) -> int:
+    """The output tile of transformed weights ``u`` (α², Cin, Cout)."""
+    return {36: 4, 64: 6}[u.shape[0]]
 
 
 _KRON_CACHE: dict = {}
 
 
-def _kron_matrices(dtype, device):
-    """``(Bᵀ⊗Bᵀ, Aᵀ⊗Aᵀ)``: 36×36 and 16×36, cached per dtype and device."""
-    key = (dtype, device)
+def _kron_matrices(dtype, device, tile: int):
+    """``(Bᵀ⊗Bᵀ, Aᵀ⊗Aᵀ)``: α²×α² and tile²×α², cached per dtype, device and tile."""
+    key = (dtype, device, tile)
     if key not in _KRON_CACHE:
-        bt, _, at = transform_matrices(torch.float64)
+        bt, _, at = transform_matrices(torch.float64, tile=tile)
         _KRON_CACHE[key] = (torch.kron(bt, bt).to(dtype=dtype, device=device).contiguous(),
                             torch.kron(at, at).to(dtype=dtype, device=device).contiguous())
     return _KRON_CACHE[key]
 
 
-def transform_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``U = G g Gᵀ`` for a ``(Cout, Cin, 3, 3)`` kernel, laid out ``(36, Cin, Cout)``.
+def transform_weight(weight: torch.Tensor, tile: int = 4) -> torch.Tensor:
+    """``U = G g Gᵀ`` for a ``(Cout, Cin, 3, 3)`` kernel, laid out ``(α², Cin, Cout)`` (α = tile + 2).
 
     Computed in float64 and returned in the weight's dtype (Lavin & Gray: the filter transform).
     """
     cout, cin, kh, kw = weight.shape
     if (kh, kw) != (3, 3):
-        raise ValueError(f"Winograd F(4x4,3x3) needs a 3x3 kernel, got {kh}x{kw}")
-    _, g, _ = transform_matrices(torch.float64, weight.device)
-    u = torch.empty((ALPHA, ALPHA, cin, cout), dtype=weight.dtype, device=weight.device)
+        raise ValueError(f"Winograd F({tile}x{tile},3x3) needs a 3x3 kernel, got {kh}x{kw}")
+    _, g, _ = transform_matrices(torch.float64, weight.device, tile)
+    alpha = tile + 2
+    u = torch.empty((alpha, alpha, cin, cout), dtype=weight.dtype, device=weight.device)
     for start in range(0, cout, 32):  # in slices: small float64 temporaries (fresh pages are slow)
         part = weight[start:start + 32].double()
         # U[a, b] = Σ_kl G[a, k] g[k, l] G[b, l]: two GEMMs over the last axes, giving (o, i, b, a).
         part = torch.tensordot(torch.tensordot(part, g, dims=([3], [1])), g, dims=([2], [1]))
         u[:, :, :, start:start + 32] = part.permute(3, 2, 1, 0)
-    return u.view(ALPHA * ALPHA, cin, cout)
+    return u.view(alpha * alpha, cin, cout)
 
 
 def flipped_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -114,45 +164,75 @@ def clear_workspace() -> None:
 
 
 def winograd_conv2d(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """3×3 stride-1 padding-1 correlation of ``x (B, C, H, W)`` with pre-transformed ``u (36, C, Cout)``.
+    """3×3 stride-1 padding-1 correlation of ``x (B, C, H, W)`` with pre-transformed ``u (α², C, Cout)``
+    (:func:`transform_weight`; its tile size follows from α², 36 or 64).
 
     Returns ``(B, Cout, H, W)`` in channels-last memory format. Any ``H, W ≥ 1``: the input is
-    zero-padded to whole 4×4 output tiles and the output cropped back.
+    zero-padded to whole output tiles and the output cropped back. The tile transforms of F(6×6, 3×3)
+    run in C (:mod:`impasto._winograd`) for float32 on CPU where it was built, else as the GEMMs below.
     """
+    if (_kernels is not None and _tile_of(u) == C_TILE and x.dtype == torch.float32
+            and x.device.type == "cpu"):
+        return _conv_c(x, u, bias)
+    return _conv_torch(x, u, bias)
+
+
+def _conv_c(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """:func:`winograd_conv2d` with the C tile transforms (F(6×6, 3×3)): image -> V, the 64 products, -> image."""
+    batch, cin, height, width = x.shape
+    cout, points = u.shape[2], u.shape[0]
+    tiles = batch * -(-height // C_TILE) * -(-width // C_TILE)
+    threads = torch.get_num_threads()
+    x = x.permute(0, 2, 3, 1).contiguous()  # NHWC: a view of a channels-last input, no copy
+    v = _buffer("b", points * tiles * cin, x.dtype, x.device).view(points, tiles, cin)
+    _kernels.input_transform(x.data_ptr(), v.data_ptr(), 0, batch, height, width, cin, threads)
+    m = _buffer("a", points * tiles * cout, x.dtype, x.device).view(points, tiles, cout)
+    torch.bmm(v, u, out=m)  # M_ξν = V_ξν U_ξν (Lavin & Gray section 4), summing over channels
+    out = torch.empty((batch, height, width, cout), dtype=x.dtype, device=x.device)
+    b = bias.to(x.dtype).contiguous() if bias is not None else None
+    _kernels.output_transform(m.data_ptr(), out.data_ptr(), b.data_ptr() if b is not None else 0,
+                              batch, height, width, cout, threads)
+    return out.permute(0, 3, 1, 2)
+
+
+def _conv_torch(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`winograd_conv2d` in PyTorch operations: gathered tiles and Kronecker-matrix transforms."""
     batch, cin, height, width = x.shape
     cout = u.shape[2]
-    th, tw = -(-height // TILE), -(-width // TILE)
+    tile = _tile_of(u)
+    alpha = tile + 2
+    th, tw = -(-height // tile), -(-width // tile)
     tiles = batch * th * tw
     dtype, device = x.dtype, x.device
-    btb, ata = _kron_matrices(dtype, device)
-    # Zero-padded NHWC copy: 1 row/column before, up to 4·t + 2 in all.
-    hp, wp = TILE * th + 2, TILE * tw + 2
-    key = ("pad", batch, height, width, cin, dtype, device)
+    btb, ata = _kron_matrices(dtype, device, tile)
+    # Zero-padded NHWC copy: 1 row/column before, up to tile·t + 2 in all.
+    hp, wp = tile * th + 2, tile * tw + 2
+    key = ("pad", batch, height, width, cin, tile, dtype, device)
     xp = _WORKSPACE.get(key)
     if xp is None:  # one per input shape: its zero border is written once, only the interior each call
         xp = _WORKSPACE[key] = torch.zeros((batch, hp, wp, cin), dtype=dtype, device=device)
     xp[:, 1:height + 1, 1:width + 1].copy_(x.permute(0, 2, 3, 1))
-    # Overlapping 6×6 tiles with stride 4, gathered as d (6, 6, B, th, tw, C) = (36, T·C).
-    d = _buffer("a", ALPHA * ALPHA * tiles * cin, dtype, device).view(ALPHA * ALPHA, tiles * cin)
-    d.view(ALPHA, ALPHA, batch, th, tw, cin).copy_(
-        xp.unfold(1, ALPHA, TILE).unfold(2, ALPHA, TILE).permute(4, 5, 0, 1, 2, 3))
+    # Overlapping α×α tiles with stride m, gathered as d (α, α, B, th, tw, C) = (α², T·C).
+    d = _buffer("a", alpha * alpha * tiles * cin, dtype, device).view(alpha * alpha, tiles * cin)
+    d.view(alpha, alpha, batch, th, tw, cin).copy_(
+        xp.unfold(1, alpha, tile).unfold(2, alpha, tile).permute(4, 5, 0, 1, 2, 3))
     # Input transform vec(Bᵀ d B) = (Bᵀ⊗Bᵀ) vec(d): one GEMM for every tile and channel.
-    v = _buffer("b", ALPHA * ALPHA * tiles * cin, dtype, device).view(ALPHA * ALPHA, tiles * cin)
+    v = _buffer("b", alpha * alpha * tiles * cin, dtype, device).view(alpha * alpha, tiles * cin)
     torch.mm(btb, d, out=v)
-    # The 36 independent products M_ξν = V_ξν U_ξν (Lavin & Gray section 4), summing over channels.
-    m = _buffer("a", ALPHA * ALPHA * tiles * cout, dtype, device).view(ALPHA * ALPHA, tiles, cout)
-    torch.bmm(v.view(ALPHA * ALPHA, tiles, cin), u, out=m)
+    # The α² independent products M_ξν = V_ξν U_ξν (Lavin & Gray section 4), summing over channels.
+    m = _buffer("a", alpha * alpha * tiles * cout, dtype, device).view(alpha * alpha, tiles, cout)
+    torch.bmm(v.view(alpha * alpha, tiles, cin), u, out=m)
     # Output transform vec(Aᵀ m A) = (Aᵀ⊗Aᵀ) vec(m), then tiles back into the image (+ bias).
-    y = _buffer("b", TILE * TILE * tiles * cout, dtype, device).view(TILE * TILE, tiles * cout)
-    torch.mm(ata, m.view(ALPHA * ALPHA, tiles * cout), out=y)
-    y = y.view(TILE, TILE, batch, th, tw, cout).permute(2, 3, 0, 4, 1, 5)
-    out = torch.empty((batch, th, TILE, tw, TILE, cout), dtype=dtype, device=device)
+    y = _buffer("b", tile * tile * tiles * cout, dtype, device).view(tile * tile, tiles * cout)
+    torch.mm(ata, m.view(alpha * alpha, tiles * cout), out=y)
+    y = y.view(tile, tile, batch, th, tw, cout).permute(2, 3, 0, 4, 1, 5)
+    out = torch.empty((batch, th, tile, tw, tile, cout), dtype=dtype, device=device)
     if bias is not None:
         torch.add(y, bias.to(dtype), out=out)
     else:
         out.copy_(y)
-    out = out.view(batch, TILE * th, TILE * tw, cout)
-    if TILE * th != height or TILE * tw != width:
+    out = out.view(batch, tile * th, tile * tw, cout)
+    if tile * th != height or tile * tw != width:
         out = out[:, :height, :width].contiguous()
     return out.permute(0, 3, 1, 2)
 
@@ -179,19 +259,21 @@ def winograd_conv(x: torch.Tensor, u: torch.Tensor, u_back: torch.Tensor,
 
 
 class WinogradConv2d(nn.Module):
-    """A frozen 3×3 stride-1 padding-1 ``nn.Conv2d`` run as Winograd F(4×4, 3×3).
+    """A frozen 3×3 stride-1 padding-1 ``nn.Conv2d`` run as Winograd F(tile×tile, 3×3)
+    (``tile``: :func:`default_tile` unless given, 4 or 6).
 
     ``U`` (forward) and ``U′`` (input gradient) are buffers, so ``.to(device/dtype)`` moves them.
     """
 
-    def __init__(self, conv: nn.Conv2d):
+    def __init__(self, conv: nn.Conv2d, tile: int | None = None):
         super().__init__()
         if not is_winograd_compatible(conv):
             raise ValueError("WinogradConv2d needs a 3x3, stride 1, padding 1, dilation 1, groups 1 Conv2d")
         weight = conv.weight.detach()
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        self.register_buffer("u", transform_weight(weight), persistent=False)
-        self.register_buffer("u_back", transform_weight(flipped_weight(weight)), persistent=False)
+        self.tile = tile or default_tile()
+        self.register_buffer("u", transform_weight(weight, self.tile), persistent=False)
+        self.register_buffer("u_back", transform_weight(flipped_weight(weight), self.tile), persistent=False)
         bias = conv.bias.detach().clone() if conv.bias is not None else None
         self.register_buffer("bias", bias, persistent=False)
 
@@ -199,7 +281,7 @@ class WinogradConv2d(nn.Module):
         return winograd_conv(x, self.u, self.u_back, self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, F(4x4, 3x3)"
+        return f"{self.in_channels}, {self.out_channels}, F({self.tile}x{self.tile}, 3x3)"
 
 
 def is_winograd_compatible(conv: nn.Module) -> bool:
