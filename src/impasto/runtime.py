@@ -102,7 +102,9 @@ def keep_freed_memory() -> bool:
 
 # ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
 
-BASE_BYTES = 1536 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured)
+BASE_BYTES = 2048 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured), plus what
+# glibc's untrimmed heap holds beyond the peak of live tensors (a 384 px fp32 run peaked at 1.93–1.97 GB
+# in most runs and at 2.45 GB in one, the same command)
 # Peak resident bytes per output pixel of a Gatys job: forward and backward of VGG-19 to relu5_1
 # with the activations kept for the backward pass, the style image at the same size (measured peaks
 # of `impasto transfer` at 256, 512 and 1024 px after 3 iterations lie on a line of 4000 B/px in fp32
