@@ -130,7 +130,7 @@ def vgg_weights():
 
 
 def test_every_vgg_layer_fp32(vgg_weights):
-    """Real weights and channel counts, fp32, 20×27 (27 is not a whole number of 4-wide tiles):
+    """Real weights and channel counts, fp32, 20×27 (27 is not a whole number of 4-wide tiles, neither side of 6-wide ones):
     forward and input gradient within 1e-4 of F.conv2d, as ‖diff‖ / ‖ref‖ (Frobenius, relative)."""
     torch.manual_seed(0)
     for name, (weight, bias) in vgg_weights.items():
