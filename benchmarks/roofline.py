@@ -3,7 +3,9 @@
 Prints the machine's fp32 GEMM rate (1 and 2 threads), then per layer up to relu5_1 the forward and
 backward (input gradient only: the network is frozen) times of both methods, their "effective" rate
 (direct FLOPs 2·H·W·Cin·Cout·9 / time) as a fraction of the GEMM rate, and the speed-up; finally the
-whole forward+backward pass to relu5_1 with ``set_convolution("direct")`` vs ``"auto"``.
+whole forward+backward pass to relu5_1 with ``set_convolution("direct")`` vs ``"auto"`` (whose
+Winograd layers also run their ReLU inside the kernels). Per layer, "auto" says which path runs:
+F = fused in C, W = C transforms and a batched product, - = direct.
 Timings interleave the two methods (A B A B …) and report medians: the machine is shared.
 
     .venv/bin/python benchmarks/roofline.py --sizes 256,512,1024
@@ -19,7 +21,7 @@ import torch
 
 import common  # noqa: F401  (puts src/ on the path)
 from impasto.config import PAPER_STYLE_LAYERS
-from impasto.runtime import cpu_has_native_bf16
+from impasto.runtime import cpu_has_native_bf16, keep_freed_memory
 from impasto.vgg import VGG19, auto_winograd
 from impasto.weights import CONV_SHAPES
 from impasto.winograd import WinogradConv2d
@@ -63,6 +65,12 @@ def auto_rule(cin: int, cout: int) -> bool:
     return auto_winograd(cin, cout)
 
 
+def mark(use: bool, wino: WinogradConv2d) -> str:
+    """auto's choice: F = Winograd fused in C (transforms and products per block of tiles), W = Winograd
+    with the batched product, - = direct."""
+    return ("F" if wino.packed is not None else "W") if use else "-"
+
+
 def per_layer(vgg: VGG19, height: int, width: int, rate: float, repeats: int) -> None:
     print(f"\n== {width}x{height}: per layer, ms (fwd / bwd = input gradient), effective GFLOP/s as % of "
           f"the {rate:.0f} GFLOP/s GEMM rate ==")
@@ -99,7 +107,7 @@ def per_layer(vgg: VGG19, height: int, width: int, rate: float, repeats: int) ->
         totals["wino"] += fw + bw
         totals["auto"] += (fw + bw) if use else (fd + bd)
         print(f"{name:8} {cin:>4}>{cout:<4} {h:>4}x{w:<4} {gf:6.2f} | {fd*1e3:7.1f} {bd*1e3:7.1f} {eff_d:5.0f} | "
-              f"{fw*1e3:8.1f} {bw*1e3:7.1f} {eff_w:5.0f} | {(fd+bd)/(fw+bw):7.2f}x {'W' if use else '-':>4}")
+              f"{fw*1e3:8.1f} {bw*1e3:7.1f} {eff_w:5.0f} | {(fd+bd)/(fw+bw):7.2f}x {mark(use, wino):>4}")
     print(f"sum of conv fwd+bwd: direct {totals['direct']*1e3:.0f} ms, all-Winograd {totals['wino']*1e3:.0f} ms, "
           f"auto {totals['auto']*1e3:.0f} ms ({totals['direct']/totals['auto']:.2f}x)")
 
@@ -146,6 +154,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-layers", action="store_true", help="only the whole-pass timing")
     args = parser.parse_args()
+    keep_freed_memory()  # the heap as a transfer runs it: no page faults per pass
     rates = {t: gemm_rate(t) for t in (1, 2)}
     print("fp32 GEMM 2048^3: " + ", ".join(f"{t} thread{'s' if t > 1 else ''} {r:.0f} GFLOP/s"
                                             for t, r in rates.items()))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from impasto import winograd
 from impasto.weights import load_vgg19_weights
-from impasto.winograd import (WinogradConv2d, flipped_weight, transform_matrices, transform_weight,
+from impasto.winograd import (WinogradConv2d, flipped_weight, pack_weight, transform_matrices, transform_weight,
                               winograd_conv, winograd_conv2d)
 
 
@@ -69,18 +69,99 @@ def test_c_and_torch_transforms_match_conv2d_fp32(batch, cin, cout, height, widt
     assert torch.equal(winograd_conv2d(x, transform_weight(w, 6), b), ours)  # fp32 on CPU: the C path
 
 
-def test_c_transforms_give_the_same_answer_on_any_number_of_threads():
+@pytest.mark.parametrize("batch,cin,cout,height,width", [(1, 3, 5, 1, 1), (1, 8, 16, 4, 4), (2, 13, 9, 5, 7),
+                                                          (1, 64, 24, 9, 14), (2, 17, 33, 41, 29)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_fused_c_path_matches_conv2d_fp32(batch, cin, cout, height, width, with_bias):
+    """Transforms and products fused per block of tiles (U packed in 16-channel panels): odd sizes,
+    channel counts off the 8 lanes and the 16-channel panels, tile counts off the 12-tile blocks (the
+    last one 41×29 has 7·5 = 35 per image, two images)."""
+    gen = torch.Generator().manual_seed(cin * 37 + width)
+    x = torch.randn(batch, cin, height, width, generator=gen).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(cout, cin, 3, 3, generator=gen)
+    b = torch.randn(cout, generator=gen) if with_bias else None
+    ref = F.conv2d(x.double(), w.double(), b.double() if with_bias else None, padding=1)
+    u = transform_weight(w, 6)
+    ours = winograd._conv_fused(x, pack_weight(u), cout, b)
+    assert ours.shape == ref.shape and ours.is_contiguous(memory_format=torch.channels_last)
+    assert _rel(ours.double(), ref) < 1e-5
+    assert torch.equal(winograd_conv2d(x, u, b, pack_weight(u)), ours)  # fp32 on CPU, packed: the fused path
+
+
+def test_pack_weight_layout():
+    """Panel p, input channel k, lane l holds U[·, k, 16 p + l]; lanes past Cout are zero."""
+    u = torch.randn(64, 5, 20)
+    packed = pack_weight(u)
+    assert packed.shape == (64, 2, 5, 16)
+    assert torch.equal(packed[:, 0], u[:, :, :16]) and torch.equal(packed[:, 1, :, :4], u[:, :, 16:])
+    assert not packed[:, 1, :, 4:].any()
+
+
+@pytest.mark.parametrize("path", ["c", "fused"])
+def test_c_paths_give_the_same_answer_on_any_number_of_threads(path):
     x = torch.randn(2, 16, 23, 17).contiguous(memory_format=torch.channels_last)
     u, b = transform_weight(torch.randn(8, 16, 3, 3), 6), torch.randn(8)
+    conv = (lambda: winograd._conv_c(x, u, b)) if path == "c" else (lambda: winograd._conv_fused(x, pack_weight(u), 8, b))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = winograd._conv_c(x, u, b)
+        one = conv()
         torch.set_num_threads(3)
-        three = winograd._conv_c(x, u, b)
+        three = conv()
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, three)
+
+
+@pytest.mark.parametrize("path", ["torch", "c", "fused"])
+def test_relu_and_mask_inside_the_convolution(path):
+    """``relu=True`` equals relu(conv(x)) and ``mask=y`` equals conv(x ⊙ [y > 0]), on every path."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 13, 11, 14, generator=gen).contiguous(memory_format=torch.channels_last)
+    y = torch.randn(2, 13, 11, 14, generator=gen).contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(20, 13, 3, 3, generator=gen), torch.randn(20, generator=gen)
+    u = transform_weight(w, 6 if path != "torch" else 4)
+    if path == "torch":
+        u = u.double()
+        x, y, w, b = x.double(), y.double(), w.double(), b.double()
+    packed = pack_weight(u) if path == "fused" else None
+    pre = F.conv2d(x.double(), w.double(), b.double(), padding=1)
+    mask_ref = F.conv2d((x * (y > 0)).double(), w.double(), b.double(), padding=1)
+    relu_out = winograd_conv2d(x, u, b, packed, relu=True)
+    mask_out = winograd_conv2d(x, u, b, packed, mask=y)
+    assert _rel(relu_out.double(), pre.relu()) < 1e-5 and _rel(mask_out.double(), mask_ref) < 1e-5
+    assert (relu_out[pre < -1e-3] == 0).all() and (relu_out[pre > 1e-3] > 0).all()  # zero exactly, not ≈
+
+
+def test_conv_relu_gradient_against_autograd():
+    """The fused conv + ReLU Function: its input gradient (the ReLU's mask applied in the backward
+    convolution's input transform) equals autograd of relu(F.conv2d), fp32 through the fused C path
+    and float64 (gradcheck) through the PyTorch one."""
+    torch.manual_seed(3)
+    w, b = torch.randn(24, 16, 3, 3), torch.randn(24)
+    module = WinogradConv2d(torch.nn.Conv2d(16, 24, 3, padding=1).requires_grad_(False))
+    module.u.copy_(transform_weight(w, module.tile))
+    module.u_back.copy_(transform_weight(flipped_weight(w), module.tile))
+    module.packed.copy_(pack_weight(module.u))
+    module.packed_back.copy_(pack_weight(module.u_back))
+    module.bias.copy_(b)
+    x = torch.randn(1, 16, 19, 23).contiguous(memory_format=torch.channels_last).requires_grad_()
+    r = torch.randn(1, 24, 19, 23)
+    (ours,) = torch.autograd.grad(module(x, relu=True), x, r)
+    (ref,) = torch.autograd.grad(F.conv2d(x, w, b, padding=1).relu(), x, r)
+    assert _rel(ours, ref) < 1e-5
+    w64, b64 = w[:4, :3].double(), b[:4].double()
+    u, u_back = transform_weight(w64, 4), transform_weight(flipped_weight(w64), 4)
+    x64 = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: winograd_conv(t, u, u_back, b64, relu=True), (x64,))
+
+
+def test_fused_path_by_layer_size():
+    """The fused C path for layers up to FUSED_MAX_WEIGHTS (U stays in cache), the batched product above."""
+    small = WinogradConv2d(torch.nn.Conv2d(64, 128, 3, padding=1))
+    large = WinogradConv2d(torch.nn.Conv2d(256, 256, 3, padding=1))
+    assert small.packed is not None and small.packed_back is not None and "fused" in repr(small)
+    assert large.packed is None and large.packed_back is None
 
 
 def test_channels_last_and_contiguous_inputs_agree():
@@ -169,6 +250,21 @@ def test_vgg_winograd_matches_direct(vgg):
         for name in layers:
             assert _rel(feats[name], results["direct"][0][name]) < 1e-4, (mode, name)
         assert _rel(grad, results["direct"][1]) < 1e-4, mode
+
+
+def test_vgg_relu_inside_winograd_only_where_the_convolution_output_is_not_asked_for(vgg):
+    """conv2_2 asked for: it runs plain and relu2_2 after it, exactly its ReLU; relu3_1 (from conv3_1
+    with the ReLU inside the Winograd kernels) matches the direct network."""
+    x = torch.rand(1, 3, 28, 36)
+    layers = ["conv2_2", "relu2_2", "relu3_1"]
+    try:
+        auto = vgg.set_convolution("auto")(x, layers)
+        direct = vgg.set_convolution("direct")(x, layers)
+    finally:
+        vgg.set_convolution("direct")
+    assert torch.equal(auto["relu2_2"], auto["conv2_2"].relu())
+    assert auto["conv2_2"].min() < 0  # a real pre-activation, not a ReLU output
+    assert _rel(auto["relu3_1"], direct["relu3_1"]) < 1e-4
 
 
 def test_set_convolution_choices(vgg):

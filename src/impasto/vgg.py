@@ -161,12 +161,25 @@ class VGG19(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
+        names = LAYERS[: last + 1]
+        fused_relu = None
         with self._autocast(image.device):
-            for name in LAYERS[: last + 1]:
-                x = self._run_layer(name, x)
+            for i, name in enumerate(names):
+                if name == fused_relu:
+                    pass  # it ran inside the Winograd convolution before it
+                elif self._fuses_relu(name, names[i + 1:i + 2], wanted, x):
+                    x, fused_relu = self.winograd[name](x, relu=True), names[i + 1]
+                else:
+                    x = self._run_layer(name, x)
                 if name in wanted:
                     out[name] = x
         return out
+
+    def _fuses_relu(self, name: str, following: tuple[str, ...], wanted: set[str], x: torch.Tensor) -> bool:
+        """Whether conv ``name`` runs as Winograd with the ReLU that follows it inside (the convolution's
+        own output not asked for): one pass less over the activations each way."""
+        return (name in self.winograd and following[:1] == ("relu" + name[4:],) and name not in wanted
+                and self._use_winograd(x))
 
     def _use_winograd(self, x: torch.Tensor) -> bool:
         if self.precision == "bf16" or x.dtype not in (torch.float32, torch.float64):
