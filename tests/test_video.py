@@ -63,6 +63,25 @@ def test_fast_mode_blends_along_the_flow(tmp_path):
     assert flow.warping_error(blended.frames, clip.frames) < flow.warping_error(alone.frames, clip.frames)
 
 
+def test_fast_mode_passes_run_ahead_on_each_thread_in_order(tmp_path):
+    """On two threads the network passes and flow guides of later frames run two at a time ahead of
+    the blend, each with one PyTorch thread: the same frames as one at a time, and PyTorch's thread
+    count is restored afterwards."""
+    clip = panning_clip(n=7)
+    runner, mix, video = load_runner("starry_night_small", "fp32", "cpu"), torch.tensor([1.0]), VideoConfig(temporal=0.5)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fast_video(clip, runner, mix, None, video, tmp_path / "a.mp4")
+        torch.set_num_threads(2)
+        two = fast_video(clip, runner, mix, None, video, tmp_path / "b.mp4")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert len(two.frames) == 7 and all(np.array_equal(a, b) for a, b in zip(one.frames, two.frames))
+    assert not np.array_equal(two.frames[3], two.frames[4])  # frames differ: a mix-up would show
+
+
 def test_each_finished_frame_is_reported_with_the_frame_as_its_image(tmp_path):
     """The one progress event carries each finished frame (what a web page shows as it arrives),
     counting no unit of work: the frame count still ends at the clip's length."""

@@ -35,9 +35,10 @@ class CondInstanceNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(styles, channels))
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        gamma = (mix @ self.scale)[:, :, None, None]
-        beta = (mix @ self.shift)[:, :, None, None]
-        return self.norm(x) * gamma.to(x.dtype) + beta.to(x.dtype)
+        gamma, beta = mix @ self.scale, mix @ self.shift  # (B, C)
+        if gamma.shape[0] == 1:  # one image (stylising): γ, β inside the normalisation, one pass less
+            return F.instance_norm(x, weight=gamma[0].to(x.dtype), bias=beta[0].to(x.dtype), eps=self.norm.eps)
+        return self.norm(x) * gamma[:, :, None, None].to(x.dtype) + beta[:, :, None, None].to(x.dtype)
 
 
 class ConvNormReLU(nn.Module):

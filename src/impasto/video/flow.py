@@ -142,17 +142,20 @@ def _warp_numpy(image: np.ndarray, f: np.ndarray) -> np.ndarray:
     f = np.asarray(f, dtype=np.float64)
     xs = np.clip(np.arange(w, dtype=np.float64)[None, :] + f[..., 0], 0.0, w - 1)
     ys = np.clip(np.arange(h, dtype=np.float64)[:, None] + f[..., 1], 0.0, h - 1)
-    x0 = np.minimum(np.floor(xs).astype(np.intp), max(w - 2, 0))
-    y0 = np.minimum(np.floor(ys).astype(np.intp), max(h - 2, 0))
-    x1 = np.minimum(x0 + 1, w - 1)
-    y1 = np.minimum(y0 + 1, h - 1)
-    ax = (xs - x0)[..., None]
-    ay = (ys - y0)[..., None]
-    flat = image.reshape(h * w, -1)  # gathers by one linear index: several times quicker than image[y, x]
-    at = lambda y, x: np.take(flat, (y * w + x).ravel(), axis=0).reshape(h, w, -1)  # noqa: E731
-    top = at(y0, x0) * (1 - ax) + at(y0, x1) * ax
-    bottom = at(y1, x0) * (1 - ax) + at(y1, x1) * ax
-    return (top * (1 - ay) + bottom * ay).astype(image.dtype, copy=False).reshape(image.shape)
+    x0 = np.minimum(xs.astype(np.intp), max(w - 2, 0))  # truncation is floor here: xs, ys ≥ 0
+    y0 = np.minimum(ys.astype(np.intp), max(h - 2, 0))
+    ax, ay = (xs - x0).ravel(), (ys - y0).ravel()
+    # The four neighbours by one linear index each (several times quicker than image[y, x]), per
+    # channel plane (numpy's loops over a trailing axis of 2 or 3 are slow); the right/lower one is the
+    # next column/row, or the same pixel on an image one pixel wide/high.
+    planes = image.reshape(h * w, -1).T
+    i00 = (y0 * w + x0).ravel()
+    dx, dy = (1 if w > 1 else 0), (w if h > 1 else 0)
+    at = lambda i: np.take(planes, i, axis=1)  # noqa: E731
+    top = at(i00) * (1 - ax) + at(i00 + dx) * ax
+    bottom = at(i00 + dy) * (1 - ax) + at(i00 + dy + dx) * ax
+    out = (top * (1 - ay) + bottom * ay).T
+    return out.astype(image.dtype, copy=False).reshape(image.shape)
 
 
 def _warp_torch(image, f):
