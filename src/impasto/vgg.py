@@ -26,12 +26,13 @@ CONVOLUTIONS = ("auto", "winograd", "direct")
 # many (input, output) channels. Where it wins depends on the vector unit PyTorch's kernels use and on
 # whether the tile transforms run in C (impasto._winograd) or as PyTorch GEMMs (its fallback):
 # measured forward+backward per layer at 1024×768, 2 threads (benchmarks/roofline.py, README Speed).
-# AVX2 with the C transforms (F(6×6)): 1.38× on conv1_2, 1.46× on conv2_1, 1.8–3.0× from conv2_2 on;
-# AVX-512 with them (measured when they computed F(4×4)): 0.89× and 0.96× on those two, 1.30× on
-# conv2_2; the PyTorch transforms start winning a layer later. conv1_1 (3 input channels) is always
-# slower as Winograd (0.49×).
+# AVX2 with the C kernels (F(6×6), fused up to 128 → 256 channels): 2.13× on conv1_2, 1.73× on
+# conv2_1, 1.7–2.9× from conv2_2 on; AVX-512 with them (their vectors stay AVX2's, oneDNN's direct
+# convolution uses AVX-512): 1.29× on conv1_2, 1.09× on conv2_1, 0.99–1.13× on conv2_2 and conv3_1,
+# 1.24–2.14× from conv3_2 on; the PyTorch transforms (F(4×4)) start winning a layer later (measured
+# before the fused path). conv1_1 (3 input channels) is slower as Winograd (0.86–0.88×).
 AUTO_MIN_CHANNELS = {  # (capability, C transforms) -> (input, output) channels
-    ("AVX2", True): (64, 64), ("AVX512", True): (128, 128),
+    ("AVX2", True): (64, 64), ("AVX512", True): (64, 64),
     ("AVX2", False): (128, 128), ("AVX512", False): (128, 256),
 }
 
