@@ -131,6 +131,14 @@ def test_relu_and_mask_inside_the_convolution(path):
     mask_out = winograd_conv2d(x, u, b, packed, mask=y)
     assert _rel(relu_out.double(), pre.relu()) < 1e-5 and _rel(mask_out.double(), mask_ref) < 1e-5
     assert (relu_out[pre < -1e-3] == 0).all() and (relu_out[pre > 1e-3] > 0).all()  # zero exactly, not ≈
+    if path != "torch":  # a NaN goes through, as torch.relu and its gradient let it
+        bad = x.clone()
+        bad[0, :, 5, 5] = float("nan")
+        assert winograd_conv2d(bad, u, b, packed, relu=True)[0, :, 5, 5].isnan().all()
+        nan_mask, keep_mask = y.clone(), y.clone()
+        nan_mask[1, :, 3, 4], keep_mask[1, :, 3, 4] = float("nan"), 1.0
+        assert torch.equal(winograd_conv2d(x, u, b, packed, mask=nan_mask),
+                           winograd_conv2d(x, u, b, packed, mask=keep_mask))  # a NaN in the mask keeps x there
 
 
 def test_conv_relu_gradient_against_autograd():

@@ -34,8 +34,9 @@
 typedef float vf __attribute__((vector_size(VEC * sizeof(float))));
 typedef int vi __attribute__((vector_size(VEC * sizeof(int))));
 
-/* x where keep > 0, else 0 (the ReLU and its gradient mask). */
-static inline vf where_positive(vf keep, vf x) { return (vf)((vi)x & (keep > 0)); }
+/* x, or 0 where keep <= 0 (the ReLU and its gradient mask; a NaN is kept, as PyTorch's relu and
+ * threshold_backward keep it). */
+static inline vf where_positive(vf keep, vf x) { return (vf)((vi)x & ~(keep <= 0)); }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
