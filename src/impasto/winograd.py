@@ -202,8 +202,8 @@ def winograd_conv2d(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None 
         if packed is not None and packed.dtype == torch.float32 and packed.device.type == "cpu":
             return _conv_fused(x, packed, u.shape[2], bias, relu, mask)
         return _conv_c(x, u, bias, relu, mask)
-    if mask is not None:
-        x = x * (mask > 0)
+    if mask is not None:  # zero where the mask is not positive; a NaN keeps x, as threshold_backward does
+        x = torch.where(mask <= 0, torch.zeros_like(x), x)
     y = _conv_torch(x, u, bias)
     return torch.relu(y) if relu else y
 
