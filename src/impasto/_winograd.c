@@ -229,9 +229,11 @@ static void *run_input(void *job) { input_tiles(job); return NULL; }
 static void *run_output(void *job) { output_tiles(job); return NULL; }
 static void *run_fused(void *job) { fused_blocks(job); return NULL; }
 
-/* Split the tiles between `threads` threads (the calling one included). */
+#define MAX_THREADS 64
+
+/* Split `tiles` units of work (tiles, or blocks when fused) between `threads` threads (the calling
+ * one included); each gets its own stretch of `scratch`, if any. */
 static void parallel(void *(*fn)(void *), Job base, long tiles, long threads) {
-    enum { MAX_THREADS = 64 };
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads > tiles) threads = tiles > 0 ? tiles : 1;
@@ -242,7 +244,7 @@ static void parallel(void *(*fn)(void *), Job base, long tiles, long threads) {
         jobs[k] = base;
         jobs[k].first = tiles * k / threads;
         jobs[k].last = tiles * (k + 1) / threads;
-        jobs[k].scratch = base.scratch + k * base.scratch_len;
+        jobs[k].scratch = base.scratch ? base.scratch + k * base.scratch_len : NULL;
     }
     for (long k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, fn, &jobs[k]) == 0;
     fn(&jobs[0]);
@@ -300,7 +302,7 @@ static PyObject *py_fused(PyObject *self, PyObject *args) {
     job.cout = cout;
     const long blocks = (batch * job.th * job.tw + NB - 1) / NB;
     job.scratch_len = A * A * NB * (cin + (cout + NR - 1) / NR * NR);
-    job.scratch = malloc(sizeof(float) * job.scratch_len * (threads < 1 ? 1 : threads > 64 ? 64 : threads));
+    job.scratch = malloc(sizeof(float) * job.scratch_len * (threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads));
     if (!job.scratch) return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
     parallel(run_fused, job, blocks, threads);

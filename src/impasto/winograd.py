@@ -296,7 +296,6 @@ class _WinogradConvFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, u, u_back, bias, packed, packed_back, relu):
         y = winograd_conv2d(x, u, bias, packed, relu)
-        ctx.relu = relu
         ctx.save_for_backward(u_back, packed_back, y if relu else None)
         return y
 
