@@ -102,17 +102,18 @@ def keep_freed_memory() -> bool:
 
 # ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
 
-BASE_BYTES = 2048 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured), plus what
-# glibc's untrimmed heap holds beyond the peak of live tensors (a 384 px fp32 run peaked at 1.93–1.97 GB
-# in most runs and at 2.45 GB in one, the same command)
+BASE_BYTES = 2560 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured), plus what
+# glibc's untrimmed heap holds beyond the peak of live tensors (a 384 px fp32 run peaked at 1.88–1.97 GB
+# in most runs, and at 2.45 GB and 2.92 GB once each inside the full test suite, the same command)
 # Peak resident bytes per output pixel of a Gatys job: forward and backward of VGG-19 to relu5_1
 # with the activations kept for the backward pass, the style image at the same size (measured peaks
 # of `impasto transfer` at 256, 512 and 1024 px after 3 iterations lie on a line of 4000 B/px in fp32
 # and 3040 B/px in bf16), plus L-BFGS's 30 curvature pairs over the Laplacian pyramid (2 × 30 ×
 # 4/3 × 12 B = 960 B/px by the end of a run); rounded up, as peaks vary between runs (glibc's heap:
 # 1.46–2.06 GB for the same 384 px run; tests/test_validate.py checks the estimate against one).
-# fp32 also holds the Winograd F(6×6) scratch buffers, two of 64/36 × the largest Winograd layer's
-# activations (conv1_2 on AVX2: 2 × 1.78 × 64 channels × 4 B ≈ 900 B/px).
+# fp32 also holds the Winograd F(6×6) scratch buffers of the batched layers, two of 64/36 × the largest
+# one's activations (conv3_2, a quarter of the pixels: 2 × 1.78 × 256 channels × 4 B / 16 ≈ 230 B/px;
+# the fused layers need only a few MB); 6000 B/px was measured when conv1_2's were ≈ 900 B/px.
 IMAGE_BYTES_PER_PIXEL = {"fp32": 6000, "bf16": 4000}
 
 
