@@ -139,9 +139,12 @@ def main() -> None:
         runner = load_runner(model, args.precision, "cpu")
         runner(torch.rand(1, 3, *inputs[0].shape[:2]), mix)  # warm-up: the first pass sets up its kernels
         width = f"{model} (width {runner.model.net.width:g}, {runner.precision})"
-        for name, video in ((f"fast {width}, per frame", VideoConfig(temporal=0.0)),
-                            (f"fast {width}, blended (--temporal {VideoConfig.temporal})", VideoConfig()),
-                            (f"fast {width}, blended (--temporal 0.5)", VideoConfig(temporal=0.5))):
+        default = VideoConfig()
+        for name, video in ((f"fast {width}, per frame", VideoConfig(temporal=0.0, temporal_features=0.0)),
+                            (f"fast {width}, outputs blended (--temporal 0.3 --temporal-features 0)",
+                             VideoConfig(temporal=0.3, temporal_features=0.0)),
+                            (f"fast {width}, default (--temporal-features {default.temporal_features} "
+                             f"--temporal {default.temporal})", default)):
             video = video.replace(fast_flow=args.fast_flow, fast_flow_side=args.fast_flow_side)
             result, seconds = timed(lambda: whole_fast(cut, args.size, runner, mix, video, folder / f"{name}.mp4"))
             rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))

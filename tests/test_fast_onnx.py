@@ -93,3 +93,22 @@ def test_missing_onnxruntime_says_how_to_install(exported, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(ImpastoError, match=r"pip install 'impasto\[onnx\]'"):
         OnnxRunner(exported)
+
+
+def test_a_video_with_an_onnx_model_blends_the_outputs_only(model, exported, tmp_path):
+    """An exported graph is one piece: there are no features to blend, so --temporal-features does
+    not apply and the frames are those of the PyTorch model with the output blend alone."""
+    import numpy as np
+
+    from impasto.config import VideoConfig
+    from impasto.fast.stylise import TorchRunner
+    from impasto.video.job import fast_video
+    from test_video import panning_clip
+
+    clip, mix = panning_clip(n=4), torch.tensor([0.3, 0.7])
+    onnx = fast_video(clip, OnnxRunner(exported), mix, None, VideoConfig(), tmp_path / "a.mp4")
+    torch_only_outputs = fast_video(clip, TorchRunner(model, "fp32", "cpu"), mix, None,
+                                    VideoConfig(temporal_features=0.0), tmp_path / "b.mp4")
+    assert len(onnx.frames) == 4
+    for a, b in zip(onnx.frames, torch_only_outputs.frames):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -219,7 +219,8 @@ def test_info_gives_the_defaults_of_the_config_and_what_can_be_chosen(bare):
     assert info["choices"]["color"] == ["transfer", "luminance", "match"]
     assert info["choices"]["method"] == ["transfer", "fast", "video"]
     assert info["choices"]["video_mode"] == ["fast", "optimisation"]
-    assert info["defaults"]["video"] == {"temporal": 0.3, "frame_iterations": 20, "temporal_weight": 30.0}
+    assert info["defaults"]["video"] == {"temporal_features": 0.7, "temporal": 0.1, "frame_iterations": 20,
+                                         "temporal_weight": 30.0}
     assert (info["limits"]["max_clip_frames"], info["limits"]["max_clip_seconds"]) == (30, 2.0)
     assert "paper" in info["choices"]["preset"]
     assert "starry_night" in info["models"]
@@ -779,7 +780,8 @@ def test_clips_too_long_too_large_or_not_taken_are_refused_and_nothing_is_writte
     ({"options": {"temporal": "x"}}, "--temporal must be float, got 'x'"),
     ({"options": {"size": 2000}}, "--size must be at most 256 on this server, got 2000"),
     ({"options": {"brush": 1}}, "unknown option 'brush' (the options are preset, size, ratio, iterations, color, seed, "
-                                "temporal, frame_iterations, temporal_weight)"),
+                                "temporal_features, temporal, frame_iterations, temporal_weight)"),
+    ({"options": {"temporal_features": -0.5}}, "--temporal-features must be from 0 to 1, got -0.5"),
     ({"mode": "optimisation", "styles": ["PHOTO"], "options": {"frame_iterations": -1}},
      "--frame-iterations must be from 0 to 10000000, got -1"),
     ({"mode": "optimisation", "styles": ["PHOTO"], "options": {"size": 32, "frame_iterations": 6000}},
@@ -826,7 +828,7 @@ def test_a_fast_video_job_paints_every_frame_and_keeps_an_mp4_browsers_play(serv
     up = served.upload("walk.mp4", clip(frames=6, audio=True), "video/mp4").json()
     assert (up["kind"], up["frames"], up["audio"]) == ("clip", 6, True)
     r = served.submit({"method": "video", "mode": "fast", "content": up["id"], "model": "starry_night",
-                       "options": {"size": 45, "temporal": 0.5, "color": "luminance"}})
+                       "options": {"size": 45, "temporal": 0.5, "temporal_features": 0.6, "color": "luminance"}})
     assert r.status_code == 201, r.text
     jid = r.json()["id"]
     job = served.wait(jid, lambda j: j["state"] not in ("queued", "running"), "the fast video job")

@@ -439,6 +439,7 @@ def test_a_video_job_shows_its_frames_arrive_and_plays_its_result(page, server, 
     page.select_option("#video-mode", "fast")
     expect(page.locator("#model")).to_be_visible()
     expect(page.locator("#temporal")).to_be_visible()
+    expect(page.locator("#temporal-features")).to_have_value("0.7")          # the server's default
     expect(page.locator("#styles-section")).to_be_hidden()
     page.select_option("#model", info["models"][0])
     page.fill("#size", "64")

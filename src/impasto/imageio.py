@@ -97,7 +97,7 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
         image = image[0]
     if not torch.isfinite(image).all():
         raise ImpastoError("the image holds NaN or inf values; refusing to write it")
-    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     return Image.fromarray(arr, "RGB")
 
 

@@ -109,7 +109,9 @@ class TransformNet(nn.Module):
             raise ValueError(f"style weights of shape {tuple(mix.shape)}, expected ({batch}, {self.styles})")
         return mix
 
-    def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """The features after the residual blocks, ``(B, c3, ⌈H/4⌉, ⌈W/4⌉)``: what a video blends
+        along the flow before :meth:`decode` paints them (:mod:`impasto.video.job`)."""
         mix = self.style_mix(image.shape[0], mix, image)
         h, w = image.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
@@ -119,8 +121,17 @@ class TransformNet(nn.Module):
             x = layer(x, mix)
         for block in self.res:
             x = block(x, mix)
+        return x
+
+    def decode(self, features: torch.Tensor, size: tuple[int, int], mix: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`encode`'s features -> the image of ``size`` (H, W)."""
+        mix = self.style_mix(features.shape[0], mix, features)
+        x = features
         for layer in self.up:
             x = layer(x, mix)
         # Johnson et al. end in a scaled tanh; (tanh(y) + 1) / 2 = sigmoid(2y) maps onto [0, 1].
         x = torch.sigmoid(2.0 * self.out(self.pad_out(x)))
-        return x[..., :h, :w]
+        return x[..., :size[0], :size[1]]
+
+    def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(image, mix), image.shape[-2:], mix)

@@ -20,6 +20,7 @@ from ..errors import ImpastoError
 from ..imageio import open_image, pil_to_tensor, resize_to_tensor, save_image
 from ..job import Callback, Cancel, Reporter, ctrl_c_sets
 from ..runtime import resolve_device, resolve_precision
+from . import planar
 from .model import FastModel, load_model, resolve_model_path
 
 MIN_SIDE = 8  # the 9×9 reflection padding needs more than 4 pixels per side
@@ -47,13 +48,16 @@ def parse_mix(text: str | None, styles: list[str]) -> torch.Tensor:
 
 
 class TorchRunner:
-    """A :class:`FastModel` on a device, in fp32 or with bf16 autocast where native."""
+    """A :class:`FastModel` on a device, in fp32 or with bf16 autocast where native; one image in fp32
+    on CPU goes through :mod:`.planar`'s C kernels where they were built."""
 
     def __init__(self, model: FastModel, precision: str = "auto", device: str = "auto"):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model, self.styles = model, model.styles
         self.net = model.net.to(self.device).to(memory_format=torch.channels_last)
+        use_planar = self.device.type == "cpu" and self.precision == "fp32" and planar.available()
+        self.planar = planar.PlanarNet(self.net) if use_planar else None
 
     def _autocast(self):
         if self.precision == "bf16":
@@ -62,9 +66,30 @@ class TorchRunner:
 
     @torch.inference_mode()
     def __call__(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        if self.planar is not None and image.shape[0] == 1:
+            return self.planar(image, mix).clamp(0, 1)
         x = image.to(self.device).contiguous(memory_format=torch.channels_last)
         with self._autocast():
             out = self.net(x, mix.to(self.device))
+        return out.float().clamp(0, 1).cpu()
+
+    # The network in two halves, for a video that blends the features between them (impasto.video.job).
+    @torch.inference_mode()
+    def encode(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        """``(1, 3, H, W)`` -> the features after the residual blocks, float32 on the runner's device."""
+        if self.planar is not None:
+            return self.planar.encode(image, mix)
+        x = image.to(self.device).contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            return self.net.encode(x, mix.to(self.device)).float()
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, size: tuple[int, int], mix: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode`'s features (blended or not) -> the ``(1, 3, H, W)`` image on the CPU."""
+        if self.planar is not None:
+            return self.planar.decode(features, size, mix).clamp(0, 1)
+        with self._autocast():
+            out = self.net.decode(features.to(self.device), size, mix.to(self.device))
         return out.float().clamp(0, 1).cpu()
 
 

@@ -49,12 +49,12 @@ VIDEO_MODES = ("fast", "optimisation")
 # ones by VideoConfig. A kind of job accepts ACCEPTED[method] (the page may send them all) and uses
 # OPTIONS[kind].
 IMAGE_OPTIONS = ("preset", "size", "ratio", "iterations", "color", "seed")
-VIDEO_OPTIONS = {"fast": ("temporal",), "optimisation": ("frame_iterations", "temporal_weight")}
+VIDEO_OPTIONS = {"fast": ("temporal_features", "temporal"), "optimisation": ("frame_iterations", "temporal_weight")}
 OPTIONS = {"transfer": IMAGE_OPTIONS, "fast": ("size", "color"),
-           "video-fast": ("size", "color", "temporal"),
+           "video-fast": ("size", "color", "temporal_features", "temporal"),
            "video-optimisation": (*IMAGE_OPTIONS, "frame_iterations", "temporal_weight")}
 ACCEPTED = {"transfer": IMAGE_OPTIONS, "fast": IMAGE_OPTIONS,
-            "video": (*IMAGE_OPTIONS, "temporal", "frame_iterations", "temporal_weight")}
+            "video": (*IMAGE_OPTIONS, "temporal_features", "temporal", "frame_iterations", "temporal_weight")}
 ALL_OPTIONS = ACCEPTED["video"]
 VIDEO_OUTPUT = "result.mp4"
 # The message of a video job that was stopped, and the frame number of a video Progress's stage.

@@ -313,6 +313,17 @@ def guide(frame: np.ndarray, previous: np.ndarray, side: int = 0, preset: str = 
     return back, np.clip(cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
+def shrink(back: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`guide`'s flow and reliability brought to ``size`` (H, W), e.g. a network's features at a
+    quarter of the frame: area-averaged, the flow scaled to the new pixels."""
+    cv2 = require_opencv()
+
+    h, w = back.shape[:2]
+    small = cv2.resize(back, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    small *= np.array([size[1] / w, size[0] / h], dtype=np.float32)
+    return small, np.clip(cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_AREA), 0.0, 1.0)
+
+
 # ---------------------------------------------------------------- warping error
 
 def _unit(frame) -> np.ndarray:

@@ -29,8 +29,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -235,10 +236,12 @@ def _gaps(video: VideoConfig) -> tuple[int, ...]:
 def fast_video(clip: Clip, runner, mix: torch.Tensor, size: int | None = None, video: VideoConfig | None = None,
                output: str | os.PathLike = "video.mp4", callback: Callback | None = None,
                cancel: Cancel | None = None, keep_colors: str | None = None, model_key: str = "") -> Stylised:
-    """A trained network on every frame, blended with the previous output along the flow.
+    """A trained network on every frame, its features and its output blended with the previous
+    frame's along the flow.
 
-    ``runner``: :func:`impasto.fast.stylise.load_runner`'s; ``keep_colors``: a colour space (yiq,
-    yuv) to keep the frame's chrominance, None for the network's colours.
+    ``runner``: :func:`impasto.fast.stylise.load_runner`'s (one without ``encode``/``decode``, an
+    ``.onnx`` model, blends the outputs only); ``keep_colors``: a colour space (yiq, yuv) to keep the
+    frame's chrominance, None for the network's colours.
     """
     video = video or VideoConfig()
     check_options(video)
@@ -247,25 +250,33 @@ def fast_video(clip: Clip, runner, mix: torch.Tensor, size: int | None = None, v
     folder = cache_folder(output, key)
     reporter = Reporter("video", len(frames), callback, unit="frame")
     cancel = cancel or Cancel()
-    work = lambda t: _network_and_guide(runner, mix, video, frames, keep_colors, t)  # noqa: E731
-    with ctrl_c_sets(cancel), _Ahead(work, len(frames), getattr(runner, "device", None)) as ahead:
-        return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _fast_frame(
-            ahead(t), video, outs, t, report), lambda t: 1)
+    chain = _Features(folder, video.temporal_features) if video.temporal_features > 0 and hasattr(runner, "encode") else None
+    work = lambda t: _network(runner, mix, video, frames, chain, keep_colors, t)  # noqa: E731
+    with ctrl_c_sets(cancel), _Ahead(work, len(frames), getattr(runner, "device", None),
+                                     chain.expect if chain else None) as ahead:
+        try:
+            return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _fast_frame(
+                ahead(t), video, chain, outs, t, report), lambda t: 1)
+        except Interrupted as stopped:
+            if chain is not None:
+                chain.save(len(stopped.partial.frames) - 1)
+            raise
 
 
 class _Ahead:
-    """The part of each fast-mode frame that needs no earlier output — the network's pass and the
-    flow guide, both from the input frames — computed up to :attr:`FRAMES` frames ahead of the
-    blend, on as many worker threads as PyTorch had threads, each running PyTorch on one: a small
-    network keeps the cores busier that way than one pass at a time on all of them (width 0.25 at
-    320×240, two cores: 22.4 against 25.5 ms a frame in fp32, 10.4 against 12.7 in bf16, measured),
-    and the single-threaded flow guide runs beside a network pass. On a GPU: one worker, PyTorch's
-    threads unchanged. ``ahead(t)`` waits for frame t's result; frames are asked for in order."""
+    """The part of each fast-mode frame that needs no earlier *output* — the network's pass and the
+    flow guide, from the input frames (and the blended features of the frame before) — computed up to
+    :attr:`FRAMES` frames ahead of the output blend, on as many worker threads as PyTorch had threads,
+    each running PyTorch on one: a small network keeps the cores busier that way than one pass at a
+    time on all of them (width 0.25 at 320×240, two cores: 22.4 against 25.5 ms a frame in fp32,
+    10.4 against 12.7 in bf16, measured), and the single-threaded flow guide runs beside a network
+    pass. On a GPU: one worker, PyTorch's threads unchanged. ``ahead(t)`` waits for frame t's result;
+    frames are asked for, and submitted (``before(k)`` just before), in order."""
 
     FRAMES = 4
 
-    def __init__(self, work, count: int, device: torch.device | None = None):
-        self.work, self.count = work, count
+    def __init__(self, work, count: int, device: torch.device | None = None, before=None):
+        self.work, self.count, self.before = work, count, before
         self.cpu = device is None or device.type == "cpu"
         self.threads = torch.get_num_threads()
         self.pool = ThreadPoolExecutor(max(1, self.threads) if self.cpu else 1)
@@ -284,32 +295,109 @@ class _Ahead:
     def __call__(self, t: int):
         for k in range(t, min(t + self.FRAMES, self.count)):
             if k not in self.futures:
+                if self.before is not None:
+                    self.before(k)
                 self.futures[k] = self.pool.submit(self.work, k)
         return self.futures.pop(t).result()
 
 
-def _network_and_guide(runner, mix, video: VideoConfig, frames, keep_colors, t: int):
-    """Frame t's network output (its chrominance kept if asked) and, for a blend, its flow guide."""
+class _Features:
+    """The chain of blended features (Chen et al. 2017, arXiv 1703.09211: the features of frame t
+    blended with frame t − 1's, warped along the flow where it is reliable, before the network's
+    second half paints them), shared by the worker threads: frame t's work waits for frame t − 1's
+    blended features if that frame was submitted, else reads them from the job's folder (a run going on
+    after Ctrl-C, which saved them with the last finished frame), else starts afresh."""
+
+    FILE = "features.npz"
+
+    def __init__(self, folder: Path, weight: float):
+        self.folder, self.weight = folder, weight
+        self.lock = threading.Lock()
+        self.futures: dict[int, Future] = {}
+
+    def expect(self, t: int) -> None:
+        """Frame t's work is about to be submitted."""
+        with self.lock:
+            self.futures[t] = Future()
+
+    def blend(self, t: int, features: torch.Tensor, guide, fresh: bool) -> torch.Tensor:
+        """Frame t's features blended with frame t − 1's (``guide``: its flow and reliability), and
+        published for frame t + 1; a failure is passed on to it."""
+        try:
+            previous = None if fresh else self._previous(t)
+            if previous is not None:
+                back, mask = optical.shrink(*guide, features.shape[-2:])
+                features = blend(features, previous, back, mask, self.weight)
+        except BaseException as exc:
+            self.futures[t].set_exception(exc)
+            raise
+        self.futures[t].set_result(features)
+        return features
+
+    def _previous(self, t: int) -> torch.Tensor | None:
+        with self.lock:
+            waiting = self.futures.get(t - 1)
+        if waiting is not None:
+            return waiting.result()
+        try:
+            with np.load(self.folder / self.FILE, allow_pickle=False) as kept:
+                if int(kept["frame"]) == t - 1:
+                    return torch.from_numpy(kept["features"])
+        except (OSError, ValueError, KeyError):
+            pass
+        return None
+
+    def done(self, t: int) -> None:
+        """Frame t is finished: the features of the frames before it are no longer needed."""
+        with self.lock:
+            for k in [k for k in self.futures if k < t]:
+                del self.futures[k]
+
+    def save(self, t: int) -> None:
+        """Frame t's blended features into the job's folder (the job stopped after frame t)."""
+        with self.lock:
+            kept = self.futures.get(t)
+        if t < 0 or kept is None or not kept.done() or kept.exception() is not None:
+            return
+        self.folder.mkdir(exist_ok=True)
+        atomic_write(self.folder / self.FILE, lambda tmp: np.savez(
+            tmp, frame=np.int64(t), features=kept.result().cpu().numpy()))
+
+
+def _network(runner, mix, video: VideoConfig, frames, chain: _Features | None, keep_colors, t: int):
+    """Frame t's network output (its features blended along the chain, its chrominance kept if asked)
+    and, for the output blend, its flow guide and whether it starts afresh (first frame, scene cut)."""
     photo = _tensor(frames[t])
-    out = runner(photo, mix)
+    blends = t > 0 and (video.temporal > 0 or chain is not None)
+    guide = optical.guide(frames[t], frames[t - 1], video.fast_flow_side, video.fast_flow) if blends else None
+    share = float(guide[1].mean()) if guide is not None else 0.0
+    fresh = guide is None or share < video.scene_cut  # a cut: nothing of the previous frame is blended in
+    if chain is not None:
+        features = chain.blend(t, runner.encode(photo, mix), guide, fresh)
+        out = runner.decode(features, frames[t].shape[:2], mix)
+    else:
+        out = runner(photo, mix)
     if keep_colors is not None:  # arXiv 1606.05897: the frame's chrominance under the result's luminance
         out = color.keep_chrominance(out, photo, keep_colors)
-    blend = t > 0 and video.temporal > 0
-    guide = optical.guide(frames[t], frames[t - 1], video.fast_flow_side, video.fast_flow) if blend else None
-    return out, guide
+    return out, guide, share, fresh
 
 
-def _fast_frame(ahead, video: VideoConfig, outputs, t: int, report) -> np.ndarray:
-    out, guide = ahead
-    share = 0.0
-    if guide is not None:
-        back, mask = guide
-        share = float(mask.mean())
-        if share >= video.scene_cut:  # not a cut: blend where the flow is reliable
-            a = video.temporal * torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
-            out = (1 - a) * out + a * optical.warp(_tensor(outputs[t - 1]), back)
+def _fast_frame(ahead, video: VideoConfig, chain: _Features | None, outputs, t: int, report) -> np.ndarray:
+    """Frame t: the network's output blended with the previous output along the flow."""
+    out, guide, share, fresh = ahead
+    if not fresh and video.temporal > 0:
+        out = blend(out, _tensor(outputs[t - 1]), *guide, video.temporal)
+    if chain is not None:
+        chain.done(t)
     report({"reliable": share})
     return _uint8(out)
+
+
+def blend(current: torch.Tensor, previous: torch.Tensor, back: np.ndarray, mask: np.ndarray, weight: float) -> torch.Tensor:
+    """``(1 − a c) current + a c ω(previous)``: ``previous`` warped to this frame along the backward
+    flow ``back``, ``c`` the flow's reliability ``mask``, ``a`` the ``weight`` (flow-guided blending)."""
+    a = weight * torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
+    return (1 - a) * current + a * optical.warp(previous, back)
 
 
 # ---------------------------------------------------------------- the loop over frames

@@ -130,7 +130,8 @@ const form = $("#job-form");
 const fields = {
   size: $("#size"), strength: $("#strength"), iterations: $("#iterations"),
   color: $("#color"), preset: $("#preset"), model: $("#model"), seed: $("#seed"),
-  mode: $("#video-mode"), temporal: $("#temporal"), frameIterations: $("#frame-iterations"),
+  mode: $("#video-mode"), temporal: $("#temporal"), temporalFeatures: $("#temporal-features"),
+  frameIterations: $("#frame-iterations"),
   temporalWeight: $("#temporal-weight"),
 };
 
@@ -227,7 +228,8 @@ function resetForm() {
   fields.preset.value = d.preset || "";
   fields.seed.value = "";
   const v = d.video || {};
-  fields.temporal.value = v.temporal ?? 0.3;
+  fields.temporal.value = v.temporal ?? 0.1;
+  fields.temporalFeatures.value = v.temporal_features ?? 0.7;
   fields.frameIterations.value = v.frame_iterations ?? 20;
   fields.temporalWeight.value = v.temporal_weight ?? 30;
   showTemporal();
@@ -239,6 +241,7 @@ function resetForm() {
 
 function showTemporal() {
   $("#temporal-out").textContent = `blend ${Number(fields.temporal.value).toFixed(2)}`;
+  $("#temporal-features-out").textContent = `features ${Number(fields.temporalFeatures.value).toFixed(2)}`;
 }
 
 function options() {
@@ -260,7 +263,10 @@ function options() {
     const seed = fields.seed.value.trim();
     if (seed !== "") opts.seed = Number(seed);
   }
-  if (k === "video-fast") opts.temporal = Number(fields.temporal.value);
+  if (k === "video-fast") {
+    opts.temporal_features = Number(fields.temporalFeatures.value);
+    opts.temporal = Number(fields.temporal.value);
+  }
   if (k === "video-optimisation") {
     const fi = number(fields.frameIterations), tw = number(fields.temporalWeight);
     if (fi !== null) opts.frame_iterations = fi;
@@ -314,7 +320,8 @@ function saveForm() {
       method: method(), content: keep(state.content), styles: state.styles.map(keep).filter(Boolean),
       size: fields.size.value, strength: fields.strength.value, iterations: fields.iterations.value,
       color: fields.color.value, preset: fields.preset.value, model: fields.model.value, seed: fields.seed.value,
-      mode: fields.mode.value, temporal: fields.temporal.value, frame_iterations: fields.frameIterations.value,
+      mode: fields.mode.value, temporal: fields.temporal.value, temporal_features: fields.temporalFeatures.value,
+      frame_iterations: fields.frameIterations.value,
       temporal_weight: fields.temporalWeight.value, touched: [...state.touched],
     }));
   } catch { /* storage off: nothing kept */ }
@@ -329,6 +336,10 @@ async function restoreForm() {
   const methods = [...form.querySelectorAll("input[name=method]:not(:disabled)")].map((r) => r.value);
   if (methods.includes(saved.method)) setMethod(saved.method);
   if (typeof saved.temporal === "string" && saved.temporal !== "") { fields.temporal.value = saved.temporal; showTemporal(); }
+  if (typeof saved.temporal_features === "string" && saved.temporal_features !== "") {
+    fields.temporalFeatures.value = saved.temporal_features;
+    showTemporal();
+  }
   if (typeof saved.frame_iterations === "string") fields.frameIterations.value = saved.frame_iterations;
   if (typeof saved.temporal_weight === "string") fields.temporalWeight.value = saved.temporal_weight;
   for (const name of ["size", "iterations", "seed"]) if (typeof saved[name] === "string") fields[name].value = saved[name];
@@ -510,6 +521,7 @@ function summary(job) {
   if (o.iterations) parts.push(`${o.iterations} it`);
   if (o.color) parts.push(o.color === "transfer" ? "painting's colours" : o.color === "luminance" ? "photo's colours" : `${o.color} colours`);
   if (o.seed !== undefined && o.seed !== null && o.seed !== "") parts.push(`seed ${o.seed}`);
+  if (o.temporal_features !== undefined) parts.push(`steady strokes ${o.temporal_features}`);
   if (o.temporal !== undefined) parts.push(`steadiness ${o.temporal}`);
   if (o.frame_iterations !== undefined) parts.push(`${o.frame_iterations} it a frame`);
   if (o.temporal_weight !== undefined) parts.push(`temporal ${o.temporal_weight}`);
@@ -561,6 +573,7 @@ function reuse(job) {
   if (o.color !== undefined) { fields.color.value = o.color; state.touched.add("color"); }
   if (o.seed !== undefined && o.seed !== null) fields.seed.value = o.seed;
   if (o.temporal !== undefined) { fields.temporal.value = o.temporal; showTemporal(); }
+  if (o.temporal_features !== undefined) { fields.temporalFeatures.value = o.temporal_features; showTemporal(); }
   if (o.frame_iterations !== undefined) fields.frameIterations.value = o.frame_iterations;
   if (o.temporal_weight !== undefined) fields.temporalWeight.value = o.temporal_weight;
   showPresetHint();
@@ -859,6 +872,7 @@ async function start() {
   fields.preset.addEventListener("change", showPresetHint);
   fields.mode.addEventListener("change", applyMethod);
   fields.temporal.addEventListener("input", showTemporal);
+  fields.temporalFeatures.addEventListener("input", showTemporal);
   $("#viewer").addEventListener("close", () => $("#viewer-video").pause());
   for (const r of form.querySelectorAll("input[name=method]")) r.addEventListener("change", applyMethod);
   form.addEventListener("submit", submit);

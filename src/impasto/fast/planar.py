@@ -1,0 +1,150 @@
+"""One image through a :class:`~impasto.fast.network.TransformNet` in float32 on CPU, on planar
+``(C, H, W)`` buffers with the C kernels of :mod:`impasto._transform`: the same pass as the module's
+``forward`` (tested equal), at about half its time for the narrow networks a video runs.
+
+Each layer's instance normalisation (with the style's γ, β, Dumoulin et al. 2017), its ReLU or the
+residual shortcut, the ×2 nearest upsampling of the next layer and the next convolution's reflection
+padding are one pass (``_transform.norm``), which writes the next convolution's input; convolutions
+with few output channels (the 9×9 ones at full resolution, Johnson et al.'s first and last layers) run
+as ``_transform.conv``, vectorised along the rows, the others as PyTorch's (oneDNN) on the padded
+buffer. No layout copies between layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .network import ConvNormReLU, TransformNet
+
+try:  # built with the package where a C compiler was found (pyproject.toml)
+    from .. import _transform as _kernels
+except ImportError:  # pragma: no cover - depends on the installation
+    _kernels = None
+
+# Output channels up to which a stride-1 convolution runs in C: oneDNN vectorises over channels and
+# is the quicker from 16 (measured at 320×240, one thread: 16 -> 8 channels C 1.9 vs oneDNN 4.5 ms,
+# 32 -> 16 1.5 vs 1.4 ms).
+C_MAX_OUT = 16
+
+
+def available() -> bool:
+    """Whether the C kernels were built (else runners use the module's own forward)."""
+    return _kernels is not None
+
+
+def pack_weight(weight: torch.Tensor, group: int) -> torch.Tensor:
+    """(O, C, K, K) -> (ceil(O / group), C, K, K, group), the output channels zero-padded: the layout
+    ``_transform.conv`` reads ``group`` channels' weights from, one after the other."""
+    o, c, k, _ = weight.shape
+    groups = -(-o // group)
+    padded = torch.zeros(groups * group, c, k, k, dtype=torch.float32)
+    padded[:o] = weight.detach().float()
+    return padded.view(groups, group, c, k, k).permute(0, 2, 3, 4, 1).contiguous()
+
+
+def group_of(out_channels: int) -> int:
+    return 3 if out_channels == 3 else 4
+
+
+class Conv:
+    """A stride-1 or -2 convolution of a padded planar buffer: C kernel or PyTorch's."""
+
+    def __init__(self, conv: torch.nn.Conv2d):
+        self.weight = conv.weight.detach().float().contiguous()
+        self.bias = conv.bias.detach().float().contiguous()
+        self.stride = conv.stride[0]
+        self.out, self.kernel = self.weight.shape[0], self.weight.shape[-1]
+        self.in_c = conv.in_channels
+        self.in_c_kernel = self.stride == 1 and self.out <= C_MAX_OUT
+        if self.in_c_kernel:
+            self.group = group_of(self.out)
+            self.packed = pack_weight(self.weight, self.group)
+            self.packed_bias = torch.zeros(self.packed.shape[0] * self.group)
+            self.packed_bias[:self.out] = self.bias
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.in_c_kernel:
+            return F.conv2d(x[None], self.weight, self.bias, self.stride)[0].contiguous()
+        _, hp, wp = x.shape
+        h, w = hp - self.kernel + 1, wp - self.kernel + 1
+        y = torch.empty(self.out, h, w)
+        _kernels.conv(x.data_ptr(), y.data_ptr(), self.packed.data_ptr(), self.packed_bias.data_ptr(),
+                      self.in_c, self.out, self.kernel, h, w, self.group, torch.get_num_threads())
+        return y
+
+
+def norm(layer: ConvNormReLU | None, y: torch.Tensor, mix: torch.Tensor, pad: int, up: int,
+         skip: tuple[torch.Tensor, int] | None = None) -> torch.Tensor:
+    """The layer's conditional instance norm of its convolution's output ``y`` (C, H, W), its ReLU or
+    ``+ skip`` (a buffer and its padding), written ×``up`` upsampled and reflection-padded by ``pad``;
+    no layer: ``y`` itself, upsampled and padded."""
+    c, h, w = y.shape
+    gamma = (mix @ layer.norm.scale).float().contiguous() if layer is not None else None
+    beta = (mix @ layer.norm.shift).float().contiguous() if layer is not None else None
+    out = torch.empty(c, h * up + 2 * pad, w * up + 2 * pad)
+    skip_buffer, skip_pad = skip if skip is not None else (None, 0)
+    _kernels.norm(y.data_ptr(), out.data_ptr(), gamma.data_ptr() if gamma is not None else 0,
+                  beta.data_ptr() if beta is not None else 0, skip_buffer.data_ptr() if skip_buffer is not None else 0,
+                  c, h, w, up, pad, skip_pad, layer is not None and layer.relu,
+                  layer.norm.norm.eps if layer is not None else 0.0, torch.get_num_threads())
+    return out
+
+
+class PlanarNet:
+    """A network's weights made ready for the C kernels; call with ``(1, 3, H, W)`` RGB [0, 1] and a
+    ``(S,)`` style mix, as the module."""
+
+    def __init__(self, net: TransformNet):
+        if _kernels is None:
+            raise RuntimeError("impasto._transform was not built")
+        self.net = net
+        self.layers = [*net.down, *(layer for block in net.res for layer in (block.a, block.b)), *net.up]
+        self.convs = {id(layer): Conv(layer.conv) for layer in self.layers}
+        self.out = Conv(net.out)
+
+    def _layer(self, layer: ConvNormReLU, x: torch.Tensor, mix: torch.Tensor, nxt: ConvNormReLU | None,
+               skip: tuple[torch.Tensor, int] | None = None, pad: int | None = None) -> torch.Tensor:
+        """Layer ``layer`` on its padded input ``x``, written as the padded input of ``nxt`` (None: the
+        output convolution), or padded by ``pad`` and not upsampled where given."""
+        up = 2 if pad is None and nxt is not None and nxt.upsample else 1
+        if pad is None:
+            pad = nxt.conv.kernel_size[0] // 2 if nxt is not None else self.net.out.kernel_size[0] // 2
+        return norm(layer, self.convs[id(layer)](x), mix, pad, up, skip)
+
+    @torch.inference_mode()
+    def encode(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """As :meth:`TransformNet.encode`: ``(1, 3, H, W)`` -> ``(1, c3, ⌈H/4⌉, ⌈W/4⌉)``."""
+        net = self.net
+        mix = net.style_mix(1, mix, image)[0]
+        h, w = image.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        x = image.float().contiguous()
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
+        first = net.down[0].conv.kernel_size[0] // 2
+        x = F.pad(x * 2.0 - 1.0, (first,) * 4, mode="reflect")[0].contiguous()
+        layers = self.layers[:3 + 2 * len(net.res)]
+        for k, layer in enumerate(layers[:3]):                  # the 9×9 and the two stride-2 layers
+            x = self._layer(layer, x, mix, layers[k + 1], pad=None)
+        for k in range(3, len(layers), 2):                      # residual blocks: x + b(a(x))
+            a, b = layers[k], layers[k + 1]
+            pad = a.conv.kernel_size[0] // 2
+            inner = self._layer(a, x, mix, b, pad=None)
+            last = k + 2 == len(layers)
+            x = self._layer(b, inner, mix, None if last else layers[k + 2], skip=(x, pad), pad=0 if last else None)
+        return x[None]
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, size: tuple[int, int], mix: torch.Tensor | None = None) -> torch.Tensor:
+        """As :meth:`TransformNet.decode`: :meth:`encode`'s features -> the ``(1, 3, H, W)`` image."""
+        net = self.net
+        mix = net.style_mix(1, mix, features)[0]
+        ups = self.layers[3 + 2 * len(net.res):]
+        x = norm(None, features[0].float().contiguous(), mix, ups[0].conv.kernel_size[0] // 2, 2 if ups[0].upsample else 1)
+        for k, layer in enumerate(ups):                         # the upsampling layers
+            x = self._layer(layer, x, mix, ups[k + 1] if k + 1 < len(ups) else None, pad=None)
+        # Johnson et al.'s scaled tanh as in the module: (tanh(y) + 1) / 2 = sigmoid(2y).
+        return torch.sigmoid(2.0 * self.out(x))[None, :, :size[0], :size[1]]
+
+    def __call__(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(image, mix), image.shape[-2:], mix)
