@@ -472,7 +472,8 @@ class VideoConfig:
                                   "than medium at the same steadiness, measured) or medium (the optimisation mode's)",
                           choices=FLOW_PRESETS)
     fast_flow_side: int = _opt(160, "fast mode: long side in pixels at which that flow and its reliability are "
-                                    "computed, then resized to the frame (0: the frame's own size)", low=0, high=MAX_SIDE)
+                                    "computed, at most half the frame's, then resized to the frame (0: the frame's "
+                                    "own size)", low=0, high=MAX_SIDE)
     scene_cut: float = _opt(0.5, "fast mode: below this share of reliable pixels a frame starts afresh (a cut)",
                             low=0, high=1)
     frame_rate: float = _opt(25.0, "frames per second of a folder of numbered frames (videos keep their own)",

@@ -69,14 +69,17 @@ class Stylised:
 # ---------------------------------------------------------------- frames, sizes and the cache
 
 def sized_frames(clip: Clip, long_side: int | None) -> list[np.ndarray]:
-    """The clip's frames at ``long_side`` (Lanczos; aspect kept), or as they are (None)."""
+    """The clip's frames at ``long_side`` (Lanczos; aspect kept), or as they are (None); resized on as
+    many threads as PyTorch has (Pillow lets go of the GIL while it resizes)."""
     if long_side is None:
         return list(clip.frames)
     h, w = clip.frames[0].shape[:2]
     size = imageio.fit_long_side((w, h), long_side)
     if size == (w, h):
         return list(clip.frames)
-    return [np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS)) for f in clip.frames]
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        return list(pool.map(lambda f: np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS)),
+                             clip.frames))
 
 
 def fingerprint(kind: str, settings: Sequence, frames: Sequence[np.ndarray], files: Sequence) -> str:
@@ -250,28 +253,27 @@ def fast_video(clip: Clip, runner, mix: torch.Tensor, size: int | None = None, v
     folder = cache_folder(output, key)
     reporter = Reporter("video", len(frames), callback, unit="frame")
     cancel = cancel or Cancel()
-    chain = _Features(folder, video.temporal_features) if video.temporal_features > 0 and hasattr(runner, "encode") else None
-    work = lambda t: _network(runner, mix, video, frames, chain, keep_colors, t)  # noqa: E731
-    with ctrl_c_sets(cancel), _Ahead(work, len(frames), getattr(runner, "device", None),
-                                     chain.expect if chain else None) as ahead:
+    features = video.temporal_features > 0 and hasattr(runner, "encode")
+    chains = _Chains(folder, features)
+    work = lambda t: _fast_work(runner, mix, video, frames, chains, keep_colors, t)  # noqa: E731
+    with ctrl_c_sets(cancel), _Ahead(work, len(frames), getattr(runner, "device", None), chains.expect) as ahead:
         try:
             return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _fast_frame(
-                ahead(t), video, chain, outs, t, report), lambda t: 1)
+                ahead(t), chains, t, report), lambda t: 1)
         except Interrupted as stopped:
-            if chain is not None:
-                chain.save(len(stopped.partial.frames) - 1)
+            chains.save_features(len(stopped.partial.frames) - 1)
             raise
 
 
 class _Ahead:
-    """The part of each fast-mode frame that needs no earlier *output* — the network's pass and the
-    flow guide, from the input frames (and the blended features of the frame before) — computed up to
-    :attr:`FRAMES` frames ahead of the output blend, on as many worker threads as PyTorch had threads,
-    each running PyTorch on one: a small network keeps the cores busier that way than one pass at a
-    time on all of them (width 0.25 at 320×240, two cores: 22.4 against 25.5 ms a frame in fp32,
-    10.4 against 12.7 in bf16, measured), and the single-threaded flow guide runs beside a network
-    pass. On a GPU: one worker, PyTorch's threads unchanged. ``ahead(t)`` waits for frame t's result;
-    frames are asked for, and submitted (``before(k)`` just before), in order."""
+    """The fast mode's frames made on as many worker threads as PyTorch had threads, each running
+    PyTorch on one, up to :attr:`FRAMES` frames ahead of the one being kept: a small network keeps the
+    cores busier that way than one pass at a time on all of them (width 0.25 at 320×240, two cores:
+    22.4 against 25.5 ms a frame in fp32, 10.4 against 12.7 in bf16, measured), and the
+    single-threaded flow guide runs beside a network pass; what a frame needs of the one before (its
+    blended features, the finished frame) it waits for (:class:`_Chains`). On a GPU: one worker,
+    PyTorch's threads unchanged. ``ahead(t)`` waits for frame t's result; frames are asked for, and
+    submitted (``before(k)`` just before), in order."""
 
     FRAMES = 4
 
@@ -288,7 +290,7 @@ class _Ahead:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the passes under way finish first
+        self.pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: the frames under way finish first
         if self.cpu:
             torch.set_num_threads(self.threads)
 
@@ -301,46 +303,43 @@ class _Ahead:
         return self.futures.pop(t).result()
 
 
-class _Features:
-    """The chain of blended features (Chen et al. 2017, arXiv 1703.09211: the features of frame t
-    blended with frame t − 1's, warped along the flow where it is reliable, before the network's
-    second half paints them), shared by the worker threads: frame t's work waits for frame t − 1's
-    blended features if that frame was submitted, else reads them from the job's folder (a run going on
-    after Ctrl-C, which saved them with the last finished frame), else starts afresh."""
+class _Chains:
+    """What frame t's work needs of frame t − 1's, shared by the worker threads: its blended
+    features and the finished frame. Frame t waits for them if frame t − 1 was submitted in this run;
+    else they come from the job's folder (a run going on after Ctrl-C: the frame kept there, and the
+    features saved with the last finished frame), or there are none and frame t starts afresh."""
 
-    FILE = "features.npz"
+    FEATURES = "features.npz"
 
-    def __init__(self, folder: Path, weight: float):
-        self.folder, self.weight = folder, weight
+    def __init__(self, folder: Path, features: bool):
+        self.folder, self.features = folder, features
         self.lock = threading.Lock()
-        self.futures: dict[int, Future] = {}
+        self.futures: dict[tuple[str, int], Future] = {}
 
     def expect(self, t: int) -> None:
         """Frame t's work is about to be submitted."""
         with self.lock:
-            self.futures[t] = Future()
+            self.futures["features", t], self.futures["frame", t] = Future(), Future()
 
-    def blend(self, t: int, features: torch.Tensor, guide, fresh: bool) -> torch.Tensor:
-        """Frame t's features blended with frame t − 1's (``guide``: its flow and reliability), and
-        published for frame t + 1; a failure is passed on to it."""
-        try:
-            previous = None if fresh else self._previous(t)
-            if previous is not None:
-                back, mask = optical.shrink(*guide, features.shape[-2:])
-                features = blend(features, previous, back, mask, self.weight)
-        except BaseException as exc:
-            self.futures[t].set_exception(exc)
-            raise
-        self.futures[t].set_result(features)
-        return features
+    def publish(self, kind: str, t: int, value) -> None:
+        self.futures[kind, t].set_result(value)
 
-    def _previous(self, t: int) -> torch.Tensor | None:
+    def fail(self, t: int, exc: BaseException) -> None:
+        """Frame t's work failed: what it did not publish fails in the frame after it too."""
+        for kind in ("features", "frame"):
+            if not self.futures[kind, t].done():
+                self.futures[kind, t].set_exception(exc)
+
+    def previous(self, kind: str, t: int):
+        """Frame t − 1's blended features (a tensor) or finished frame (uint8 H×W×3), or None."""
         with self.lock:
-            waiting = self.futures.get(t - 1)
+            waiting = self.futures.get((kind, t - 1))
         if waiting is not None:
             return waiting.result()
+        if kind == "frame":
+            return _cached(self.folder, t - 1)
         try:
-            with np.load(self.folder / self.FILE, allow_pickle=False) as kept:
+            with np.load(self.folder / self.FEATURES, allow_pickle=False) as kept:
                 if int(kept["frame"]) == t - 1:
                     return torch.from_numpy(kept["features"])
         except (OSError, ValueError, KeyError):
@@ -348,49 +347,68 @@ class _Features:
         return None
 
     def done(self, t: int) -> None:
-        """Frame t is finished: the features of the frames before it are no longer needed."""
+        """Frame t is kept: what the frames before it left is no longer needed."""
         with self.lock:
-            for k in [k for k in self.futures if k < t]:
-                del self.futures[k]
+            for key in [key for key in self.futures if key[1] < t]:
+                del self.futures[key]
 
-    def save(self, t: int) -> None:
+    def save_features(self, t: int) -> None:
         """Frame t's blended features into the job's folder (the job stopped after frame t)."""
         with self.lock:
-            kept = self.futures.get(t)
-        if t < 0 or kept is None or not kept.done() or kept.exception() is not None:
+            kept = self.futures.get(("features", t))
+        if not self.features or kept is None or not kept.done() or kept.exception() is not None:
             return
         self.folder.mkdir(exist_ok=True)
-        atomic_write(self.folder / self.FILE, lambda tmp: np.savez(
+        atomic_write(self.folder / self.FEATURES, lambda tmp: np.savez(
             tmp, frame=np.int64(t), features=kept.result().cpu().numpy()))
 
 
-def _network(runner, mix, video: VideoConfig, frames, chain: _Features | None, keep_colors, t: int):
-    """Frame t's network output (its features blended along the chain, its chrominance kept if asked)
-    and, for the output blend, its flow guide and whether it starts afresh (first frame, scene cut)."""
-    photo = _tensor(frames[t])
-    blends = t > 0 and (video.temporal > 0 or chain is not None)
-    guide = optical.guide(frames[t], frames[t - 1], video.fast_flow_side, video.fast_flow) if blends else None
-    share = float(guide[1].mean()) if guide is not None else 0.0
-    fresh = guide is None or share < video.scene_cut  # a cut: nothing of the previous frame is blended in
-    if chain is not None:
-        features = chain.blend(t, runner.encode(photo, mix), guide, fresh)
-        out = runner.decode(features, frames[t].shape[:2], mix)
-    else:
-        out = runner(photo, mix)
-    if keep_colors is not None:  # arXiv 1606.05897: the frame's chrominance under the result's luminance
-        out = color.keep_chrominance(out, photo, keep_colors)
-    return out, guide, share, fresh
+def _fast_work(runner, mix, video: VideoConfig, frames, chains: _Chains, keep_colors, t: int):
+    """Frame t, on a worker thread: the features of the network's first half blended with frame t − 1's
+    (Chen et al. 2017, arXiv 1703.09211: warped along the flow, where it is reliable) and painted by its
+    second half (or the whole network, where there are no features to blend), then the output
+    blended with the previous frame the same way. Returns (the frame, the flow's reliable share)."""
+    try:
+        photo = _tensor(frames[t])
+        blends = t > 0 and (video.temporal > 0 or chains.features)
+        guide = optical.guide(frames[t], frames[t - 1], flow_side(video, frames[t]), video.fast_flow) if blends else None
+        share = float(guide[1].mean()) if guide is not None else 0.0
+        fresh = guide is None or share < video.scene_cut  # a cut: nothing of the previous frame is blended in
+        if chains.features:
+            features, previous = runner.encode(photo, mix), None if fresh else chains.previous("features", t)
+            if previous is not None:
+                features = blend(features, previous, *optical.shrink(*guide, features.shape[-2:]),
+                                 video.temporal_features)
+            chains.publish("features", t, features)
+            out = runner.decode(features, frames[t].shape[:2], mix)
+        else:
+            out = runner(photo, mix)
+        if keep_colors is not None:  # arXiv 1606.05897: the frame's chrominance under the result's luminance
+            out = color.keep_chrominance(out, photo, keep_colors)
+        previous = None if fresh or video.temporal == 0 else chains.previous("frame", t)
+        if previous is not None:
+            out = blend(out, _tensor(previous), *guide, video.temporal)
+        frame = _uint8(out)
+    except BaseException as exc:
+        chains.fail(t, exc)
+        raise
+    chains.publish("frame", t, frame)
+    return frame, share
 
 
-def _fast_frame(ahead, video: VideoConfig, chain: _Features | None, outputs, t: int, report) -> np.ndarray:
-    """Frame t: the network's output blended with the previous output along the flow."""
-    out, guide, share, fresh = ahead
-    if not fresh and video.temporal > 0:
-        out = blend(out, _tensor(outputs[t - 1]), *guide, video.temporal)
-    if chain is not None:
-        chain.done(t)
+def flow_side(video: VideoConfig, frame: np.ndarray) -> int:
+    """The long side of the fast mode's flow: ``--fast-flow-side``, at most half the frame's (0: the
+    frame's own). A blend wants the motion of regions; on small frames the flow guide's fixed costs
+    would otherwise weigh as much as the network (measured at 192×144: 96 px, the same E_warp as at
+    160 px, 11.7 against 13.8 ms a frame)."""
+    return min(video.fast_flow_side, max(frame.shape[:2]) // 2) if video.fast_flow_side > 0 else 0
+
+
+def _fast_frame(ahead, chains: _Chains, t: int, report) -> np.ndarray:
+    frame, share = ahead
+    chains.done(t)
     report({"reliable": share})
-    return _uint8(out)
+    return frame
 
 
 def blend(current: torch.Tensor, previous: torch.Tensor, back: np.ndarray, mask: np.ndarray, weight: float) -> torch.Tensor:
