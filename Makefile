@@ -7,9 +7,9 @@ STAMP  := $(VENV)/.installed
 # here); installed with apt-get when missing, as root or through sudo.
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
-# The Winograd tile transforms and the fast networks' kernels are C (src/impasto/_winograd.c and
-# _transform.c), built by pip with the package: a C compiler and Python's headers, installed with
-# apt-get when missing.
+# The Winograd tile transforms, the fast networks' kernels and the flow's reliability are C
+# (src/impasto/_winograd.c, _transform.c, _flow.c), built by pip with the package: a C compiler and
+# Python's headers, installed with apt-get when missing.
 PYINC    := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 BUILD_TOOLS := $(VENV)/.build-tools
 
@@ -21,7 +21,7 @@ $(BUILD_TOOLS):
 			apt-get install -y --no-install-recommends gcc libc6-dev python3-dev; fi
 	mkdir -p $(VENV) && touch $(BUILD_TOOLS)
 
-$(STAMP): pyproject.toml src/impasto/_winograd.c src/impasto/_transform.c | $(BUILD_TOOLS)
+$(STAMP): pyproject.toml src/impasto/_winograd.c src/impasto/_transform.c src/impasto/_flow.c | $(BUILD_TOOLS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: a plain `torch` requirement would pull a multi-GB CUDA build.

@@ -246,6 +246,28 @@ def test_reliability_zero_on_what_a_moving_square_reveals(motion, seeds):
     assert (c[p1[1] + 5:p1[1] + size - 5, p1[0] + 5:p1[0] + size - 5] > 0.99).mean() >= 0.95
 
 
+def test_reliability_in_c_is_the_numpy_form_bit_for_bit():
+    """impasto._flow does the NumPy form's operations in its order, in double precision and without
+    fused multiply-adds: the same float32 values, on DIS flows of a moving texture, on random flows
+    (disagreements, boundaries, points leaving the frame) and on frames 1 or 2 pixels wide."""
+    assert vf._kernels is not None, "impasto._flow did not build: is a C compiler installed?"
+    a, b = texture(H, W, seed=3), texture(H, W, shift=(1.5, -2.25), seed=3)
+    rng = np.random.default_rng(7)
+    back = np.full((H, W, 2), (1.5, -0.75)) + rng.normal(0, 0.05, (H, W, 2))  # a pan, slightly noisy,
+    back[20:40, 30:60] = (4.0, 1.0)                                           # an object moving faster
+    fwd = -back + rng.normal(0, 0.05, (H, W, 2))
+    fwd[50:60, 10:30] = (-9.0, 3.0)                                           # where the flows disagree
+    cases = [(vf.flow(b, a), vf.flow(a, b)), (back, fwd)]
+    for shape in [(1, 1), (1, 6), (5, 2), (3, 7)]:
+        cases.append((rng.normal(0, 2, (*shape, 2)), rng.normal(0, 2, (*shape, 2))))
+    for back, fwd in cases:
+        for blur in (True, False):
+            c, reference = vf.reliability(back, fwd, blur=blur), vf._reliability_numpy(back, fwd, blur=blur)
+            assert c.dtype == np.float32 and np.array_equal(c, reference), (back.shape, blur)
+    binary, blurred = vf.reliability(*cases[1], blur=False), vf.reliability(*cases[1])
+    assert 0.5 < binary.mean() < 0.95 and ((blurred > 0) & (blurred < 1)).any()  # every branch taken
+
+
 def test_reliability_checks_its_input():
     with pytest.raises(ValueError):
         vf.reliability(np.zeros((4, 5, 2)), np.zeros((4, 6, 2)))

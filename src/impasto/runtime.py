@@ -23,11 +23,20 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def cpu_has_native_bf16() -> bool:
-    """AMX-bf16 or AVX512-BF16: the CPUs on which bf16 convolutions beat fp32.
+# oneDNN's instruction-set limits (ONEDNN_MAX_CPU_ISA) under which its bf16 kernels are emulated.
+_ONEDNN_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
-    On CPUs without them (AVX2 only) PyTorch emulates bf16 and is tens of times *slower*.
+
+def cpu_has_native_bf16() -> bool:
+    """AMX-bf16 or AVX512-BF16, and oneDNN allowed to use them: the CPUs on which bf16 convolutions
+    beat fp32.
+
+    On CPUs without them (AVX2 only) PyTorch emulates bf16 and is tens of times *slower*; so it is
+    where ``ONEDNN_MAX_CPU_ISA`` holds oneDNN below them (e.g. ``AVX2``, as benchmarks run an AVX2
+    machine's kernels on a newer CPU).
     """
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _ONEDNN_WITHOUT_BF16:
+        return False
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 

@@ -58,6 +58,11 @@ import numpy as np
 
 from ..errors import ImpastoError
 
+try:  # the reliability in C, built with the package where a C compiler was found (pyproject.toml)
+    from .. import _flow as _kernels
+except ImportError:  # pragma: no cover - depends on the installation
+    _kernels = None
+
 # Ruder et al. / Sundaram et al. constants (consistencyChecker.cpp, paper section 3.2)
 DISOCCLUSION_REL = 0.01    # |w̃ + ŵ|² >= 0.01 (|w̃|² + |ŵ|²) + 0.5
 DISOCCLUSION_ABS = 0.5
@@ -234,11 +239,25 @@ def reliability(backward: np.ndarray, forward: np.ndarray, *, blur: bool = True)
     """Frame t's reliability, an (H, W) float32 map in [0, 1], from ``backward = flow(frame_t,
     frame_{t-1})`` (ŵ) and ``forward = flow(frame_{t-1}, frame_t)`` (w): Ruder et al. section 3.2
     as their ``consistencyChecker`` computes it (see the module docstring). ``blur=False`` gives the
-    binary mask before the blur (1 reliable, 0 not), as Lai et al.'s E_warp uses it."""
+    binary mask before the blur (1 reliable, 0 not), as Lai et al.'s E_warp uses it. In C
+    (:mod:`impasto._flow`) where it was built, else :func:`_reliability_numpy`: the same values."""
+    shapes = np.shape(backward), np.shape(forward)
+    if len(shapes[0]) != 3 or shapes[0][2] != 2 or shapes[1] != shapes[0]:
+        raise ValueError(f"want two (H, W, 2) flows of one size, got {shapes[0]} and {shapes[1]}")
+    if _kernels is None:
+        return _reliability_numpy(backward, forward, blur=blur)
+    bw, fw = (np.ascontiguousarray(f, dtype=np.float64) for f in (backward, forward))
+    h, w = bw.shape[:2]
+    out, taps = np.empty((h, w), dtype=np.float32), np.ascontiguousarray(_gaussian_taps())
+    _kernels.reliability(bw.ctypes.data, fw.ctypes.data, out.ctypes.data, h, w, taps.ctypes.data, len(taps) // 2,
+                         DISOCCLUSION_REL, DISOCCLUSION_ABS, BOUNDARY_REL, BOUNDARY_ABS, blur)
+    return out
+
+
+def _reliability_numpy(backward: np.ndarray, forward: np.ndarray, *, blur: bool = True) -> np.ndarray:
+    """:func:`reliability` in NumPy (float64)."""
     bw = np.asarray(backward, dtype=np.float64)
     fw = np.asarray(forward, dtype=np.float64)
-    if bw.ndim != 3 or bw.shape[2] != 2 or fw.shape != bw.shape:
-        raise ValueError(f"want two (H, W, 2) flows of one size, got {bw.shape} and {fw.shape}")
     h, w = bw.shape[:2]
     bx = np.arange(w, dtype=np.float64)[None, :] + bw[..., 0]
     by = np.arange(h, dtype=np.float64)[:, None] + bw[..., 1]
