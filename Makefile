@@ -21,7 +21,7 @@ $(BUILD_TOOLS):
 			apt-get install -y --no-install-recommends gcc libc6-dev python3-dev; fi
 	mkdir -p $(VENV) && touch $(BUILD_TOOLS)
 
-$(STAMP): pyproject.toml src/impasto/_winograd.c src/impasto/_transform.c src/impasto/_flow.c | $(BUILD_TOOLS)
+$(STAMP): pyproject.toml $(wildcard src/impasto/_*.c src/impasto/_*.h) | $(BUILD_TOOLS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: a plain `torch` requirement would pull a multi-GB CUDA build.

@@ -25,7 +25,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +62,7 @@ typedef struct {
     float eps;
     const float *gamma, *beta;
     float *scratch;             /* norm: a row of w floats for each thread */
+    long scratch_len;
     long first, last;           /* this thread's rows (conv: group * h + row) or channels (norm) */
 } Job;
 
@@ -184,32 +184,10 @@ CLONES static void norm_channels(const Job *j) {
 
 /* ------------------------------------------------------------------------------------------- glue */
 
-#define MAX_THREADS 64
+#include "_parallel.h"
 
 static void *run_conv(void *job) { conv_rows(job); return NULL; }
 static void *run_norm(void *job) { norm_channels(job); return NULL; }
-
-/* Split `units` (rows or channels) between `threads` threads, the calling one included. */
-static void parallel(void *(*fn)(void *), Job base, long units, long threads) {
-    if (threads < 1) threads = 1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads > units) threads = units > 0 ? units : 1;
-    Job jobs[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (long k = 0; k < threads; k++) {
-        jobs[k] = base;
-        jobs[k].first = units * k / threads;
-        jobs[k].last = units * (k + 1) / threads;
-        jobs[k].scratch = base.scratch ? base.scratch + k * base.w_in : NULL;
-    }
-    for (long k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, fn, &jobs[k]) == 0;
-    fn(&jobs[0]);
-    for (long k = 1; k < threads; k++) {
-        if (started[k]) pthread_join(ids[k], NULL);
-        else fn(&jobs[k]);  /* no thread to be had: do its share here */
-    }
-}
 
 #define PTR(v) ((const float *)(uintptr_t)(v))
 
@@ -248,13 +226,8 @@ static PyObject *py_norm(PyObject *self, PyObject *args) {
     job.skip = skip ? PTR(skip) : NULL;
     job.h = h, job.w_in = w, job.up = up, job.pad = pad, job.skip_pad = skip_pad, job.relu = relu;
     job.eps = (float)eps;
-    job.scratch = malloc(sizeof(float) * (size_t)(w * (threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads)));
-    if (!job.scratch) return PyErr_NoMemory();
-    Py_BEGIN_ALLOW_THREADS
-    parallel(run_norm, job, c, threads);
-    Py_END_ALLOW_THREADS
-    free(job.scratch);
-    Py_RETURN_NONE;
+    job.scratch_len = w;
+    return parallel_scratch(run_norm, job, c, threads);
 }
 
 static PyMethodDef methods[] = {

@@ -26,7 +26,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,30 +228,7 @@ static void *run_input(void *job) { input_tiles(job); return NULL; }
 static void *run_output(void *job) { output_tiles(job); return NULL; }
 static void *run_fused(void *job) { fused_blocks(job); return NULL; }
 
-#define MAX_THREADS 64
-
-/* Split `tiles` units of work (tiles, or blocks when fused) between `threads` threads (the calling
- * one included); each gets its own stretch of `scratch`, if any. */
-static void parallel(void *(*fn)(void *), Job base, long tiles, long threads) {
-    if (threads < 1) threads = 1;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads > tiles) threads = tiles > 0 ? tiles : 1;
-    Job jobs[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (long k = 0; k < threads; k++) {
-        jobs[k] = base;
-        jobs[k].first = tiles * k / threads;
-        jobs[k].last = tiles * (k + 1) / threads;
-        jobs[k].scratch = base.scratch ? base.scratch + k * base.scratch_len : NULL;
-    }
-    for (long k = 1; k < threads; k++) started[k] = pthread_create(&ids[k], NULL, fn, &jobs[k]) == 0;
-    fn(&jobs[0]);
-    for (long k = 1; k < threads; k++) {
-        if (started[k]) pthread_join(ids[k], NULL);
-        else fn(&jobs[k]);  /* no thread to be had: do its share here */
-    }
-}
+#include "_parallel.h"
 
 static Job make_job(unsigned long long src, unsigned long long dst, unsigned long long bias,
                     unsigned long long mask, int relu, long long batch, long long h, long long w, long long c) {
@@ -302,13 +278,7 @@ static PyObject *py_fused(PyObject *self, PyObject *args) {
     job.cout = cout;
     const long blocks = (batch * job.th * job.tw + NB - 1) / NB;
     job.scratch_len = A * A * NB * (cin + (cout + NR - 1) / NR * NR);
-    job.scratch = malloc(sizeof(float) * job.scratch_len * (threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads));
-    if (!job.scratch) return PyErr_NoMemory();
-    Py_BEGIN_ALLOW_THREADS
-    parallel(run_fused, job, blocks, threads);
-    Py_END_ALLOW_THREADS
-    free(job.scratch);
-    Py_RETURN_NONE;
+    return parallel_scratch(run_fused, job, blocks, threads);
 }
 
 static PyMethodDef methods[] = {

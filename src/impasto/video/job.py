@@ -11,11 +11,15 @@ between the input frames and its reliability (:mod:`.flow`) -> each frame in tur
   the closest-first weights of :func:`.flow.long_term_weights`), ``ω_j`` the result of frame t − j
   warped to frame t and ``c_j`` the reliability of that flow; in 0–255 pixel units and per position
   as at 512 px, like impasto's content term, so ``--temporal-weight`` means the same at every size;
-- **fast** (a trained network, :mod:`impasto.fast`): the network's output blended with the previous
-  output warped to this frame where the flow is reliable, ``(1 − a c) y_t + a c ω(y'_{t−1})`` with
-  ``a = --temporal`` (flow-guided blending, the post-processing form of the temporal consistency of
-  Ruder et al. 2018, arXiv 1708.04538, and Lai et al. 2018, arXiv 1808.00449); a frame whose reliable
-  share falls below ``--scene-cut`` starts afresh;
+- **fast** (a trained network, :mod:`impasto.fast`): the features of the network's first half
+  (after its residual blocks) blended with the previous frame's features warped to this frame where
+  the flow is reliable, ``(1 − b c) f_t + b c ω(f'_{t−1})`` with ``b = --temporal-features`` (the
+  flow-guided feature composition of Chen et al., "Coherent Online Video Style Transfer", ICCV 2017,
+  arXiv 1703.09211, with the reliability in place of their learned mask), painted by its second half,
+  then the output blended the same way, ``(1 − a c) y_t + a c ω(y'_{t−1})`` with ``a = --temporal``
+  (flow-guided blending, the post-processing form of the temporal consistency of Ruder et al. 2018,
+  arXiv 1708.04538, and Lai et al. 2018, arXiv 1808.00449); a frame whose reliable share falls below
+  ``--scene-cut`` starts afresh;
 
 -> each finished frame kept (a raw .npy array) in a folder beside the output named by a hash of the inputs and
 settings (a re-run after Ctrl-C goes on from the next frame) -> encoded once, at the end, atomically,
@@ -414,8 +418,8 @@ def _fast_frame(ahead, chains: _Chains, t: int, report) -> np.ndarray:
 def blend(current: torch.Tensor, previous: torch.Tensor, back: np.ndarray, mask: np.ndarray, weight: float) -> torch.Tensor:
     """``(1 − a c) current + a c ω(previous)``: ``previous`` warped to this frame along the backward
     flow ``back``, ``c`` the flow's reliability ``mask``, ``a`` the ``weight`` (flow-guided blending)."""
-    a = weight * torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
-    return (1 - a) * current + a * optical.warp(previous, back)
+    a = weight * torch.from_numpy(np.ascontiguousarray(mask))[None, None].to(current.device, torch.float32)
+    return (1 - a) * current + a * optical.warp(previous.to(current.device), back)
 
 
 # ---------------------------------------------------------------- the loop over frames
