@@ -14,6 +14,7 @@ per-frame's, fast <= 0.6x per-frame's; the width-0.25 fast model steadier than t
 of its time per frame.
 Usage: python benchmarks/video.py [--clip examples/clip.mp4] [--seconds 1] [--size 320] [--long-term]
                                   [--fast-only] [--models starry_night,starry_night_small] [--precision fp32]
+                                  [--animation docs/images/video_fast.webp]
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="the fast models' precision (auto: bf16 where native; fp32 as on an AVX2-only CPU, "
                              "the peer's onnxruntime runs fp32 everywhere)")
+    parser.add_argument("--animation", help="also write an animated WebP of the first fast model: every frame "
+                                            "on its own (left) beside the defaults (right)")
     args = parser.parse_args()
     set_threads()
     folder = Path(tempfile.mkdtemp(prefix="impasto-video-"))
@@ -166,7 +169,21 @@ def main() -> None:
         style_ratio = f" ({loss / base[kind][1]:.2f}x)" if loss is not None and base[kind][1] else ""
         print(f"{name:64s} {e:9.5f} {ratio:11.2f} {per * 1000 if per else float('nan'):8.1f} "
               f"{'' if loss is None else f'{loss:.4e}'}{style_ratio}", flush=True)
+    if args.animation:
+        side_by_side(rows, args.animation, clip.fps)
     print(f"(frames in {folder}; root {ROOT})")
+
+
+def side_by_side(rows, path: str, fps) -> None:
+    """The first fast model's per-frame and default rows as one animated WebP, left and right, at 3/4
+    size and WebP quality 50 (for the README: the texture of a stylised frame compresses poorly)."""
+    from impasto.atomic import atomic_write
+
+    fast = [frames for name, frames, _, _ in rows if name.startswith("fast")]
+    pairs = [Image.fromarray(np.concatenate([a, b], axis=1)) for a, b in zip(fast[0], fast[2])]
+    pairs = [p.resize((p.width * 3 // 4, p.height * 3 // 4), Image.Resampling.LANCZOS) for p in pairs]
+    atomic_write(path, lambda tmp: pairs[0].save(tmp, "WEBP", save_all=True, append_images=pairs[1:], loop=0,
+                                                 duration=round(1000 / float(fps)), quality=50, method=6))
 
 
 if __name__ == "__main__":
