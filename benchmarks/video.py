@@ -179,8 +179,10 @@ def side_by_side(rows, path: str, fps) -> None:
     size and WebP quality 50 (for the README: the texture of a stylised frame compresses poorly)."""
     from impasto.atomic import atomic_write
 
-    fast = [frames for name, frames, _, _ in rows if name.startswith("fast")]
-    pairs = [Image.fromarray(np.concatenate([a, b], axis=1)) for a, b in zip(fast[0], fast[2])]
+    first = next(name for name, *_ in rows if name.startswith("fast")).split(",")[0]  # "fast MODEL (...)"
+    alone = next(frames for name, frames, *_ in rows if name.startswith(first) and "per frame" in name)
+    default = next(frames for name, frames, *_ in rows if name.startswith(first) and "default" in name)
+    pairs = [Image.fromarray(np.concatenate([a, b], axis=1)) for a, b in zip(alone, default)]
     pairs = [p.resize((p.width * 3 // 4, p.height * 3 // 4), Image.Resampling.LANCZOS) for p in pairs]
     atomic_write(path, lambda tmp: pairs[0].save(tmp, "WEBP", save_all=True, append_images=pairs[1:], loop=0,
                                                  duration=round(1000 / float(fps)), quality=50, method=6))

@@ -33,8 +33,9 @@ static long mirror(long i, long n) {
 static void warped_forward(const double *bw, const double *fw, long h, long w, long y, long x, double out[2]) {
     const double fx = bw[(y * w + x) * 2], fy = bw[(y * w + x) * 2 + 1];
     double xs = (double)x + fx, ys = (double)y + fy;
-    xs = xs < 0.0 ? 0.0 : xs > (double)(w - 1) ? (double)(w - 1) : xs;
-    ys = ys < 0.0 ? 0.0 : ys > (double)(h - 1) ? (double)(h - 1) : ys;
+    /* clamped into the frame; a NaN becomes 0 (NumPy's form could not index with it either) */
+    xs = xs > 0.0 ? (xs < (double)(w - 1) ? xs : (double)(w - 1)) : 0.0;
+    ys = ys > 0.0 ? (ys < (double)(h - 1) ? ys : (double)(h - 1)) : 0.0;
     long x0 = (long)xs, y0 = (long)ys;
     if (x0 > (w - 2 > 0 ? w - 2 : 0)) x0 = w - 2 > 0 ? w - 2 : 0;
     if (y0 > (h - 2 > 0 ? h - 2 : 0)) y0 = h - 2 > 0 ? h - 2 : 0;

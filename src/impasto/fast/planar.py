@@ -126,11 +126,11 @@ class PlanarNet:
         x = F.pad(x * 2.0 - 1.0, (first,) * 4, mode="reflect")[0].contiguous()
         layers = self.layers[:3 + 2 * len(net.res)]
         for k, layer in enumerate(layers[:3]):                  # the 9×9 and the two stride-2 layers
-            x = self._layer(layer, x, mix, layers[k + 1], pad=None)
+            x = self._layer(layer, x, mix, layers[k + 1])
         for k in range(3, len(layers), 2):                      # residual blocks: x + b(a(x))
             a, b = layers[k], layers[k + 1]
             pad = a.conv.kernel_size[0] // 2
-            inner = self._layer(a, x, mix, b, pad=None)
+            inner = self._layer(a, x, mix, b)
             last = k + 2 == len(layers)
             x = self._layer(b, inner, mix, None if last else layers[k + 2], skip=(x, pad), pad=0 if last else None)
         return x[None]
@@ -143,7 +143,7 @@ class PlanarNet:
         ups = self.layers[3 + 2 * len(net.res):]
         x = norm(None, features[0].float().contiguous(), mix, ups[0].conv.kernel_size[0] // 2, 2 if ups[0].upsample else 1)
         for k, layer in enumerate(ups):                         # the upsampling layers
-            x = self._layer(layer, x, mix, ups[k + 1] if k + 1 < len(ups) else None, pad=None)
+            x = self._layer(layer, x, mix, ups[k + 1] if k + 1 < len(ups) else None)
         # Johnson et al.'s scaled tanh as in the module: (tanh(y) + 1) / 2 = sigmoid(2y).
         return torch.sigmoid(2.0 * self.out(x))[None, :, :size[0], :size[1]]
 
