@@ -12,11 +12,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from impasto.imageio import fit_long_side, pil_to_tensor  # noqa: E402
+from impasto.image.imageio import fit_long_side, pil_to_tensor  # noqa: E402
 from impasto.config import PAPER_CONTENT_LAYERS as PAPER_CONTENT, PAPER_STYLE_LAYERS as PAPER_STYLE  # noqa: E402
-from impasto.objective import (REFERENCE_SIDE, Objective, content_scale, content_targets, pixels,  # noqa: E402
-                               content_term, style_targets, style_term)
-from impasto.vgg import VGG19  # noqa: E402
+from impasto.loss.terms import REFERENCE_SIDE, Objective, content_scale, content_targets, pixels, content_term, style_targets, style_term
+from impasto.net.vgg import VGG19  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 ALPHA, BETA = 1.0, 1e3  # α/β = 1e-3

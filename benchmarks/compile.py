@@ -12,7 +12,7 @@ import torch
 from common import Timer
 
 from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
-from impasto.vgg import VGG19
+from impasto.net.vgg import VGG19
 
 LAYERS = sorted({*PAPER_CONTENT_LAYERS, *PAPER_STYLE_LAYERS})  # relu1_1 … relu5_1 with relu4_2
 

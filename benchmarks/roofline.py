@@ -22,9 +22,9 @@ import torch
 import common  # noqa: F401  (puts src/ on the path)
 from impasto.config import PAPER_STYLE_LAYERS
 from impasto.runtime import cpu_has_native_bf16, keep_freed_memory
-from impasto.vgg import VGG19, auto_winograd
-from impasto.weights import CONV_SHAPES
-from impasto.winograd import WinogradConv2d
+from impasto.net.vgg import VGG19, auto_winograd
+from impasto.net.weights import CONV_SHAPES
+from impasto.net.winograd import WinogradConv2d
 
 LAST = "relu5_1"
 STYLE = PAPER_STYLE_LAYERS

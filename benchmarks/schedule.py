@@ -25,8 +25,8 @@ from common import Evaluator, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.runtime import cpu_has_native_bf16
-from impasto.gatys import scale_sides, split_iterations
-from impasto.vgg import load_network
+from impasto.gatys.inputs import scale_sides, split_iterations
+from impasto.net.vgg import load_network
 
 
 def run(content: Path, style: Path, config: TransferConfig, budget: float | None = None):

@@ -11,9 +11,9 @@ import argparse
 from common import EXAMPLES, Timer, peak_rss_mb
 
 from impasto import TransferConfig, transfer
-from impasto.imageio import save_image
+from impasto.image.imageio import save_image
 from impasto.runtime import resolve_device, resolve_precision
-from impasto.vgg import load_network
+from impasto.net.vgg import load_network
 
 
 def main() -> None:

@@ -33,13 +33,13 @@ from common import EXAMPLES, ROOT
 from impasto import TransferConfig
 from impasto.config import PAPER_STYLE_LAYERS, VideoConfig
 from impasto.fast.stylise import load_runner
-from impasto.imageio import resize_to_tensor
-from impasto.objective import style_targets, style_term
+from impasto.image.imageio import resize_to_tensor
+from impasto.loss.terms import style_targets, style_term
 from impasto.runtime import set_threads
 from impasto.video import flow
 from impasto.video.frames import Clip, read_clip
 from impasto.video.job import fast_video, optimise_video, sized_frames
-from impasto.vgg import load_network
+from impasto.net.vgg import load_network
 
 
 def style_loss(vgg, frames, style: Path) -> float:

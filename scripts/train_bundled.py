@@ -19,7 +19,7 @@ from pathlib import Path
 
 from impasto.config import TrainConfig
 from impasto.fast.train import Trainer, train
-from impasto.progress import ProgressBar
+from impasto.cli.progress import ProgressBar
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",

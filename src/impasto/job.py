@@ -34,15 +34,28 @@ class Progress:
     losses: dict[str, float]       # the loss terms and the weighted "total" (empty where there are none)
     elapsed: float                 # seconds since the job started
     eta: float | None              # seconds left at the rate so far (None before the rate is known)
-    unit: str = "it"               # what ``done`` counts: "it" (iterations) or "img" (images)
+    unit: str = "it"               # what ``done`` counts: "it" (iterations), "img" (images), "frame"
     image: torch.Tensor | None = field(default=None, repr=False)  # (1, 3, H, W) in [0, 1] when asked for
+    frame: int | None = None       # a video: the frame being made (1-based), or the one just finished
+    frames: int | None = None      # a video: how many frames it has
+    finished: bool = False         # a video: this event hands over a finished frame (``image``), no unit done
+    extra: dict[str, float] = field(default_factory=dict)  # other figures that are no loss (a flow's "reliable" share)
+
+    def to_dict(self) -> dict:
+        """The event as JSON-ready values (no image; a non-finite number becomes None, as JSON has no NaN)."""
+        out = {"event": "progress", "job": self.job, "done": self.done, "total": self.total,
+               "stage": self.stage, "unit": self.unit,
+               "losses": {k: _finite(v) for k, v in self.losses.items()},
+               "elapsed": round(self.elapsed, 3), "eta": None if self.eta is None else round(self.eta, 1)}
+        if self.frames is not None:
+            out.update(frame=self.frame, frames=self.frames, finished=self.finished)
+        if self.extra:
+            out["extra"] = {k: _finite(v) for k, v in self.extra.items()}
+        return out
 
     def to_json(self) -> str:
-        """One JSON line (no image; a non-finite loss becomes null, as JSON has no NaN)."""
-        return json.dumps({"event": "progress", "job": self.job, "done": self.done, "total": self.total,
-                           "stage": self.stage, "unit": self.unit,
-                           "losses": {k: _finite(v) for k, v in self.losses.items()},
-                           "elapsed": round(self.elapsed, 3), "eta": None if self.eta is None else round(self.eta, 1)})
+        """One JSON line: :meth:`to_dict`."""
+        return json.dumps(self.to_dict())
 
 
 def _finite(value: float) -> float | None:
@@ -107,14 +120,17 @@ def ctrl_c_sets(cancel: Cancel):
 
 
 class Reporter:
-    """Counts a job's units and hands each one to ``callback`` as a :class:`Progress`.
+    """Counts a job's units and hands each one to ``callback`` as a :class:`Progress`; holds the job's
+    :class:`Cancel` token.
 
     ``done`` starts above 0 for a job that resumes (a training run, a figure with cached cells);
     the time left is estimated from the units done in this run only.
     """
 
-    def __init__(self, job: str, total: int, callback: Callback | None = None, unit: str = "it", done: int = 0):
+    def __init__(self, job: str, total: int, callback: Callback | None = None, unit: str = "it", done: int = 0,
+                 cancel: Cancel | None = None):
         self.job, self.total, self.callback, self.unit = job, total, callback, unit
+        self.cancel = cancel or Cancel()
         self.done = self.first = done
         self.start = time.perf_counter()
 
@@ -128,13 +144,25 @@ class Reporter:
         return max(0.0, self.elapsed() / ran * (self.total - self.done))
 
     def __call__(self, losses: dict[str, float], stage: str = "", image: torch.Tensor | None = None,
-                 units: int = 1) -> None:
+                 units: int = 1, **fields) -> None:
+        """``units`` more done; ``fields``: the typed extras of :class:`Progress` (``frame``, ``extra`` …)."""
         self.done += units
         if self.callback is not None:
             self.callback(Progress(self.job, self.done, self.total, stage, dict(losses), self.elapsed(),
-                                   self.eta(), self.unit, image))
+                                   self.eta(), self.unit, image, **fields))
 
-    def skip(self, units: int, stage: str) -> None:
+    def skip(self, units: int, stage: str, **fields) -> None:
         """Units found already done (a cached figure cell): counted, but not in the rate."""
         self.first += units
-        self({}, stage, units=units)
+        self({}, stage, units=units, **fields)
+
+
+@contextlib.contextmanager
+def running(job: str, total: int, callback: Callback | None = None, cancel: Cancel | None = None,
+            unit: str = "it", done: int = 0):
+    """How every job starts: its :class:`Reporter` (progress to ``callback``), its :class:`Cancel` token
+    (``cancel``, or a new one: ``reporter.cancel``), and Ctrl-C setting that token while the job runs
+    in the main thread (:func:`ctrl_c_sets`)."""
+    reporter = Reporter(job, total, callback, unit, done, cancel)
+    with ctrl_c_sets(reporter.cancel):
+        yield reporter

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import ImpastoError
 from ..atomic import atomic_write
-from ..imageio import check_writable
+from ..image.imageio import check_writable
 from .resample import resample
 
 # Extension -> (libsndfile format, subtype).

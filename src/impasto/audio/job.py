@@ -22,9 +22,9 @@ import torch.nn.functional as F
 
 from ..config import AudioConfig, check_options
 from ..errors import DivergedError, ImpastoError
-from ..objective import Term
-from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
-from ..optimize import loop_settings, run_loop
+from ..loss.terms import Term
+from ..job import Callback, Cancel, Interrupted, Reporter, running
+from ..optim.loop import loop_settings, run_loop
 from ..runtime import BASE_BYTES, check_memory, resolve_device, set_threads
 from . import spectral
 from .files import load_audio, match_channels, normalise_peak
@@ -133,14 +133,14 @@ def build_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torc
 
 
 def optimise(objective: SpectrogramObjective, start: torch.Tensor, config: AudioConfig,
-             callback: Callback | None = None, cancel: Cancel | None = None) -> torch.Tensor:
+             reporter: Reporter) -> torch.Tensor:
     """L-BFGS on ``θ`` (the recipe: 300 iterations from small noise, a line search at every step);
     returns the best ``θ``. ``θ`` is unbounded, so it is not clamped; in the loop's units (×255, as
     images) the first L-BFGS step moves the steepest entry of ``θ`` by ``first_move`` / 255."""
-    reporter = Reporter("audio", config.iterations, callback)
     settings = loop_settings(config, clamp=False, optimizer="lbfgs", lr=None, early_stop=0.0, laplacian_levels=1)
     try:
-        return run_loop(objective, start, config.iterations, settings, lambda losses, x: reporter(losses), cancel)
+        return run_loop(objective, start, config.iterations, settings, lambda losses, x: reporter(losses),
+                        reporter.cancel)
     except DivergedError:
         raise DivergedError("the optimisation diverged (loss is NaN or inf); try another --seed "
                             "or --line-search") from None
@@ -194,10 +194,9 @@ def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioC
                                 None if content_spec is None else content_spec.to(device), config.content_weight)
     start = initial_log_magnitude(config, (channels, n_bins, 1 + length // config.hop), content_spec,
                                   torch.Generator().manual_seed(config.seed))
-    cancel = cancel or Cancel()
     try:
-        with ctrl_c_sets(cancel):
-            best = optimise(objective, start.to(device), config, callback, cancel)
+        with running("audio", config.iterations, callback, cancel) as reporter:
+            best = optimise(objective, start.to(device), config, reporter)
     except Interrupted as stop:
         raise Interrupted(finish(stop.partial, objective, length, config, spec)) from None
     return finish(best, objective, length, config, spec)

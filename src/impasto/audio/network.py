@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .. import losses
+from ..loss import losses
 
 
 def filter_std(n_bins: int, n_filters: int, width: int) -> float:

@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from ..atomic import atomic_write
-from ..imageio import check_writable
+from ..image.imageio import check_writable
 
 PLOT_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..imageio import open_image, pil_to_tensor
+from ..image.imageio import open_image, pil_to_tensor
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .network import ConvNormReLU, TransformNet
 
 try:  # built with the package where a C compiler was found (pyproject.toml)
-    from .. import _transform as _kernels
+    from . import _transform as _kernels
 except ImportError:  # pragma: no cover - depends on the installation
     _kernels = None
 

@@ -17,8 +17,8 @@ import torch
 
 from ..config import FastConfig
 from ..errors import ImpastoError
-from ..imageio import open_image, pil_to_tensor, resize_to_tensor, save_image
-from ..job import Callback, Cancel, Reporter, ctrl_c_sets
+from ..image.imageio import open_image, pil_to_tensor, resize_to_tensor, save_image
+from ..job import Callback, Cancel, running
 from ..runtime import resolve_device, resolve_precision
 from . import planar
 from .model import FastModel, load_model, resolve_model_path
@@ -121,7 +121,7 @@ class Stylised:
 
 def stylise_file(runner, config: FastConfig, mix: torch.Tensor, source: Path, target: Path) -> None:
     """Read ``source``, stylise it (at ``--size``, colours as ``--color`` asks) and write ``target``."""
-    from .. import color
+    from ..image import color
 
     photo = open_image(source)
     image = resize_to_tensor(photo, long_side=config.size) if config.size else pil_to_tensor(photo)
@@ -138,11 +138,10 @@ def stylise_files(runner, config: FastConfig, mix: torch.Tensor, pairs: list[tup
     """Each ``(source, target)`` in turn, one Progress event (unit "img") per file. With several files
     a bad one is skipped and named in ``skipped``; a single bad file raises its error. Setting
     ``cancel`` (or Ctrl-C) raises :class:`Interrupted` with the files written so far."""
-    reporter, done = Reporter("fast", len(pairs), callback, unit="img"), Stylised()
-    cancel = cancel or Cancel()
-    with ctrl_c_sets(cancel):
+    done = Stylised()
+    with running("fast", len(pairs), callback, cancel, unit="img") as reporter:
         for source, target in pairs:
-            cancel.check(lambda: done)
+            reporter.cancel.check(lambda: done)
             try:
                 stylise_file(runner, config, mix, source, target)
                 done.written.append(target)

@@ -29,11 +29,11 @@ from torch.nn.parallel import DistributedDataParallel
 from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..atomic import atomic_write
-from ..imageio import load_image, open_image, resize_to_tensor, save_image
-from ..losses import total_variation
-from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
+from ..image.imageio import load_image, open_image, resize_to_tensor, save_image
+from ..loss.losses import total_variation
+from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
-from ..vgg import VGG19, check_layers
+from ..net.vgg import VGG19, check_layers
 from .data import PhotoBatches
 from .model import FastModel, save_model
 from .network import TransformNet
@@ -247,11 +247,9 @@ def train(trainer: Trainer, callback: Callback | None = None, cancel: Cancel | N
     c = trainer.config
     photo = trainer.preview_photo() if c.preview_every else None
     per_step = c.batch * trainer.world
-    reporter = Reporter("train", c.steps * per_step, callback, unit="img", done=trainer.step * per_step)
-    cancel = cancel or Cancel()
-    with ctrl_c_sets(cancel):
+    with running("train", c.steps * per_step, callback, cancel, unit="img", done=trainer.step * per_step) as reporter:
         while trainer.step < c.steps:
-            if cancel.is_set():
+            if reporter.cancel.is_set():
                 trainer.save()
                 raise Interrupted(Saved(trainer.step, checkpoint_path(trainer.output), trainer.output))
             _one_step(trainer, c, per_step, photo, reporter)

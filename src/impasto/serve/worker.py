@@ -214,7 +214,6 @@ def main(commands, events) -> None:
 
 def _run_jobs(jobs: queue.Queue, current: dict, send) -> None:
     try:
-        from .. import gatys  # noqa: F401  loaded before "ready", so the first job does not wait for it
         from ..fast import stylise  # noqa: F401
     except Exception:  # a broken install: every job will fail and say why
         traceback.print_exc()
@@ -269,7 +268,7 @@ class _Jobs:
         self.send({"type": "ended", "id": jid, "state": state, "message": message, "result": result})
 
     def _callback(self, jid: str, folder: Path, last: dict):
-        from ..imageio import tensor_to_pil
+        from ..image.imageio import tensor_to_pil
         from .store import save_image
 
         def callback(event) -> None:
@@ -290,7 +289,7 @@ class _Jobs:
         frame as it is finished (the event that carries it as its ``image``) written as the preview."""
         import time
 
-        from ..imageio import tensor_to_pil
+        from ..image.imageio import tensor_to_pil
         from .store import save_image
 
         began = time.perf_counter()
@@ -321,7 +320,7 @@ class _Jobs:
         return callback
 
     def _network(self, config):
-        from ..vgg import load_network
+        from ..net.vgg import load_network
 
         key = (config.weights, config.pooling, config.preprocess, config.precision, config.convolution, config.device)
         if key not in self.networks:
@@ -330,7 +329,7 @@ class _Jobs:
         return self.networks[key]
 
     def _transfer(self, command: dict, folder: Path, cancel, callback) -> str:
-        from ..gatys import transfer
+        from ..gatys.run import transfer
 
         config = build_config("transfer", command["options"])
         image = transfer(folder / command["content"], [folder / s for s in command["styles"]], config,

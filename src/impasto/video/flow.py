@@ -59,7 +59,7 @@ import numpy as np
 from ..errors import ImpastoError
 
 try:  # the reliability in C, built with the package where a C compiler was found (pyproject.toml)
-    from .. import _flow as _kernels
+    from . import _flow as _kernels
 except ImportError:  # pragma: no cover - depends on the installation
     _kernels = None
 

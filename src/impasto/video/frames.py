@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import imageio
+from ..image import imageio
 from ..atomic import TEMP_PREFIX, atomic_write
 from ..errors import ImpastoError
 

@@ -44,16 +44,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import color, control, imageio
 from ..atomic import atomic_write
 from ..config import TransferConfig, VideoConfig, check_options
 from ..errors import ImpastoError
-from ..gatys import blend_weights, check_sizes, initial_image, validate
-from ..job import Callback, Cancel, Interrupted, Reporter, ctrl_c_sets
-from ..objective import REFERENCE_SIDE, Term, build_objective, pixels
-from ..optimize import loop_settings, run_loop
-from ..runtime import check_image_memory, set_threads
-from ..vgg import VGG19, load_network
+from ..gatys.inputs import PreparedInputs, for_photo, prepare, style_long_side
+from ..gatys.objective import build_objective
+from ..gatys.run import finish, initial_image
+from ..gatys.targets import StyleTargets, scale_style_targets
+from ..image import color, imageio
+from ..job import Callback, Cancel, Interrupted, Reporter, running
+from ..loss.terms import REFERENCE_SIDE, Term, pixels
+from ..net.vgg import VGG19, load_network
+from ..optim.loop import loop_settings, run_loop
+from ..runtime import set_threads
 from . import flow as optical
 from .frames import Clip
 
@@ -183,43 +186,37 @@ def optimise_video(clip: Clip, styles, config: TransferConfig | None = None, vid
                    network: VGG19 | None = None, cancel: Cancel | None = None) -> Stylised:
     """Gatys et al. per frame with Ruder et al.'s temporal loss; returns the stylised frames.
 
-    Finished frames are kept beside ``output`` (see :func:`cache_folder`); setting ``cancel`` (or
-    Ctrl-C) raises :class:`Interrupted` whose ``partial`` is a :class:`Stylised` of the frames so far.
+    The inputs are prepared, and the style targets computed, once for the clip (its first frame
+    decides the recolouring of ``--color``); each frame brings only its own content. Finished frames
+    are kept beside ``output`` (see :func:`cache_folder`); setting ``cancel`` (or Ctrl-C) raises
+    :class:`Interrupted` whose ``partial`` is a :class:`Stylised` of the frames so far.
     """
     config, video = config or TransferConfig(), video or VideoConfig()
     styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
-    validate(config, len(styles))
+    check_options(config)
     check_options(video)
     if config.masks is not None or config.scales != 1:
         raise ImpastoError("video: --masks and coarse-to-fine --scales are not supported; each frame is one scale")
     frames = sized_frames(clip, config.size)
-    h, w = frames[0].shape[:2]
-    check_image_memory(config, (w, h), "a frame", "--size")
-    style_images = [imageio.as_pil(s) for s in styles]
-    first = control.prepare(config, Image.fromarray(frames[0]), style_images, open_image=imageio.as_pil,
-                            blend=blend_weights(config, len(styles)),
-                            style_side=control.style_long_side(config, config.size))
-    check_sizes(config, first, clip.source, [str(s) if not isinstance(s, Image.Image) else "a style" for s in styles])
+    inputs = prepare(config, Image.fromarray(frames[0]), styles, "a frame", content_name=str(clip.source))
     key = fingerprint("optimise", [config, video], frames, styles)
     folder = cache_folder(output, key)
     set_threads()
     vgg = network or load_network(config)
+    h, w = frames[0].shape[:2]
+    targets = scale_style_targets(vgg, config, inputs, style_long_side(config, config.size), (w, h))
     total = config.iterations + (len(frames) - 1) * video.frame_iterations
-    reporter = Reporter("video", total, callback)
-    cancel = cancel or Cancel()
-    with ctrl_c_sets(cancel):
-        return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _optimise_frame(
-            vgg, config, video, frames, style_images, outs, t, report, cancel),
+    with running("video", total, callback, cancel) as reporter:
+        return _frames_loop(frames, folder, reporter, lambda t, outs, report: _optimise_frame(
+            vgg, config, video, frames, inputs, targets, outs, t, report, reporter.cancel),
             lambda t: config.iterations if t == 0 else video.frame_iterations)
 
 
-def _optimise_frame(vgg: VGG19, config: TransferConfig, video: VideoConfig, frames, style_images, outputs,
-                    t: int, report, cancel: Cancel) -> np.ndarray:
+def _optimise_frame(vgg: VGG19, config: TransferConfig, video: VideoConfig, frames, inputs: PreparedInputs,
+                    targets: StyleTargets, outputs, t: int, report, cancel: Cancel) -> np.ndarray:
     device = next(vgg.parameters()).device
     photo = Image.fromarray(frames[t])
-    inputs = control.prepare(config, photo, style_images, open_image=imageio.as_pil,
-                             blend=blend_weights(config, len(style_images)),
-                             style_side=control.style_long_side(config, config.size))
+    inputs = for_photo(config, inputs, photo)
     content = imageio.resize_to_tensor(inputs.content)
     if t == 0 or video.temporal_weight == 0:  # the first frame, or every frame on its own
         start = initial_image(config, content, inputs.real_styles, torch.Generator().manual_seed(config.seed))
@@ -229,9 +226,9 @@ def _optimise_frame(vgg: VGG19, config: TransferConfig, video: VideoConfig, fram
         start = previous[0][0].clone()  # the previous result warped to this frame (Ruder et al.'s start)
         extra = [temporal_term(previous, video.temporal_weight, photo.size)] if video.temporal_weight > 0 else []
         iterations = video.frame_iterations
-    objective = build_objective(vgg, config, content, inputs, max(photo.size), extra=extra)
+    objective = build_objective(vgg, config, content, inputs, max(photo.size), extra=extra, style=targets)
     image = run_loop(objective, start.to(device), iterations, loop_settings(config), report, cancel)
-    return _uint8(control.finish(config, inputs, image.cpu()))
+    return _uint8(finish(config, inputs, image.cpu()))
 
 
 def _gaps(video: VideoConfig) -> tuple[int, ...]:
@@ -255,14 +252,13 @@ def fast_video(clip: Clip, runner, mix: torch.Tensor, size: int | None = None, v
     frames = sized_frames(clip, size)
     key = fingerprint("fast", [video], frames, [model_key, str(mix.tolist()), str(keep_colors)])
     folder = cache_folder(output, key)
-    reporter = Reporter("video", len(frames), callback, unit="frame")
-    cancel = cancel or Cancel()
     features = video.temporal_features > 0 and hasattr(runner, "encode")
     chains = _Chains(folder, features)
     work = lambda t: _fast_work(runner, mix, video, frames, chains, keep_colors, t)  # noqa: E731
-    with ctrl_c_sets(cancel), _Ahead(work, len(frames), getattr(runner, "device", None), chains.expect) as ahead:
+    with running("video", len(frames), callback, cancel, unit="frame") as reporter, \
+            _Ahead(work, len(frames), getattr(runner, "device", None), chains.expect) as ahead:
         try:
-            return _frames_loop(frames, folder, reporter, cancel, lambda t, outs, report: _fast_frame(
+            return _frames_loop(frames, folder, reporter, lambda t, outs, report: _fast_frame(
                 ahead(t), chains, t, report), lambda t: 1)
         except Interrupted as stopped:
             chains.save_features(len(stopped.partial.frames) - 1)
@@ -411,7 +407,7 @@ def flow_side(video: VideoConfig, frame: np.ndarray) -> int:
 def _fast_frame(ahead, chains: _Chains, t: int, report) -> np.ndarray:
     frame, share = ahead
     chains.done(t)
-    report({"reliable": share})
+    report({}, extra={"reliable": share})
     return frame
 
 
@@ -424,37 +420,39 @@ def blend(current: torch.Tensor, previous: torch.Tensor, back: np.ndarray, mask:
 
 # ---------------------------------------------------------------- the loop over frames
 
-def _frames_loop(frames, folder: Path, reporter: Reporter, cancel: Cancel, make, units) -> Stylised:
+def _frames_loop(frames, folder: Path, reporter: Reporter, make, units) -> Stylised:
     """Each frame in turn: read back from ``folder`` if finished before, else made and kept there.
 
-    ``make(t, outputs, report)`` makes frame t (``report(losses, image=None)`` per unit of work);
-    ``units(t)`` is how many units frame t counts for. Each finished frame is reported once more,
-    counting no unit, with the frame as the event's ``image`` (stage "frame k/n finished").
+    ``make(t, outputs, report)`` makes frame t (``report(losses, image=None, **fields)`` per unit of
+    work); ``units(t)`` is how many units frame t counts for. Every event says its ``frame`` and
+    ``frames``; each finished frame is reported once more, counting no unit, as ``finished`` with the
+    frame as the event's ``image``.
     """
     outputs: list[np.ndarray] = []
-    began, made = time.perf_counter(), 0
-    for t in range(len(frames)):
-        stage = f"frame {t + 1}/{len(frames)}"
+    began, made, n = time.perf_counter(), 0, len(frames)
+    for t in range(n):
+        at = {"frame": t + 1, "frames": n}
+        stage = f"frame {t + 1}/{n}"
         cached = _cached(folder, t)
         if cached is not None:
             outputs.append(cached)
-            reporter.skip(units(t), stage + " (kept)")
+            reporter.skip(units(t), stage + " (kept)", **at)
             continue
         if made:
             stage += f", {made / (time.perf_counter() - began) * 60:.1f} frames/min"
         end = reporter.done + units(t)
         try:
-            frame = make(t, outputs, lambda losses, *rest, stage=stage: reporter(losses, stage))
+            frame = make(t, outputs, lambda losses, *rest, stage=stage, **fields: reporter(losses, stage, **at, **fields))
         except Interrupted:
-            raise Interrupted(Stylised(outputs, len(frames), folder)) from None
+            raise Interrupted(Stylised(outputs, n, folder)) from None
         if reporter.done < end:  # a frame that stopped early (converged) still counts its share
-            reporter({}, stage, units=end - reporter.done)
+            reporter({}, stage, units=end - reporter.done, **at)
         _keep(folder, t, frame)
         outputs.append(frame)
         made += 1
-        reporter({}, f"frame {t + 1}/{len(frames)} finished", image=_tensor(frame), units=0)  # for a preview
-        cancel.check(lambda: Stylised(outputs, len(frames), folder))
-    return Stylised(outputs, len(frames), folder)
+        reporter({}, f"frame {t + 1}/{n} finished", image=_tensor(frame), units=0, finished=True, **at)  # a preview
+        reporter.cancel.check(lambda: Stylised(outputs, n, folder))
+    return Stylised(outputs, n, folder)
 
 
 def forget(result: Stylised) -> None:

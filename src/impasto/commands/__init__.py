@@ -1,1 +1,0 @@
-"""One module per `impasto` sub-command; each has ``add_parser(subparsers)``."""

@@ -1,0 +1,67 @@
+"""The Gatys objective of one scale of ``impasto transfer``: eq. 7, ``α L_content + β L_style
+(+ λ_tv TV − γ L_style(p, x))``, assembled from the terms of :mod:`impasto.loss.terms` with this
+scale's targets: the content's features, and the style targets of :mod:`.targets`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..config import TransferConfig
+from ..image import imageio
+from ..loss.terms import (REFERENCE_SIDE, HeldObjective, Objective, Term, content_scale, content_style_term,
+                          content_targets, content_term, guided_style_term, layer_weights, pixels, style_term,
+                          tv_term)
+from ..net.vgg import VGG19
+from .inputs import PreparedInputs, style_long_side
+from .targets import StyleTargets, scale_style_targets
+
+
+def content_weight_scale(config: TransferConfig, size: tuple[int, int], photo_size: tuple[int, int]) -> float:
+    """The content loss's factor at a scale of ``size`` (width, height): every scale minimises the
+    objective of the full-size image (:func:`content_scale`)."""
+    full = imageio.fit_long_side(photo_size, config.size)
+    reference = imageio.fit_long_side(photo_size, REFERENCE_SIDE)
+    return content_scale(config.normalization, pixels(size), pixels(full), pixels(reference))
+
+
+def gatys_style_term(style: StyleTargets, beta: float) -> Term:
+    """The paper's style term (eq. 5), or its guided variant when the photo has regions (1611.07865)."""
+    if style.regions is None:
+        return style_term(style.targets, style.weights, beta)
+    return guided_style_term(style.regions, dict(zip(style.targets, style.weights)), beta)
+
+
+def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
+                    inputs: PreparedInputs, out_long: int, extra: Sequence[Term] = (),
+                    style: StyleTargets | None = None) -> Objective:
+    """Eq. 7 at one scale of ``impasto transfer``: targets computed once (no autograd), then the terms.
+
+    ``content`` is the photo at this scale; ``inputs`` the pre-processed images
+    (:func:`inputs.prepare`), whose style targets are blended Gram matrices, or guided ones per
+    region when the photo has masks (then the keep region is held to the photo). ``style``: targets
+    already computed for this size (a video's frames share them); ``extra``: more terms (a video's
+    temporal loss).
+    """
+    device = next(vgg.parameters()).device
+    content = content.to(device)
+    size = (content.shape[-1], content.shape[-2])
+    if style is None:
+        style = scale_style_targets(vgg, config, inputs, style_long_side(config, out_long), size)
+    terms = [
+        content_term(content_targets(vgg, content, config.content_layers),
+                     layer_weights(config.content_layers, config.content_layer_weights, 1.0),
+                     config.alpha, config.normalization,
+                     scale=content_weight_scale(config, size, inputs.content.size)),
+        gatys_style_term(style, config.beta),
+        tv_term(config.tv_weight),
+    ]
+    if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
+        terms.append(content_style_term(vgg, content, style.targets, style.weights, config.content_style_weight))
+    terms += list(extra)
+    if style.keep is None:
+        return Objective(vgg, terms)
+    return HeldObjective(vgg, terms, style.keep, content.to(style.keep.device))
+

@@ -1,0 +1,138 @@
+"""``impasto.transfer`` (the function): Gatys et al. style transfer, from images in to a PIL image out.
+
+Top-down: the inputs read and checked once (:func:`.inputs.prepare`) -> for each scale, coarse to
+fine: the targets and the objective (:func:`.objective.build_objective`), the start image (white
+noise, the photo, … or the previous scale's result upsampled), the loop (:mod:`impasto.optim`) ->
+the finish (the keep region of ``--masks``, the photo's colours for ``--color luminance``) -> a PIL
+image. Progress and stopping follow the job model (:mod:`impasto.job`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ..config import TransferConfig
+from ..image import color, imageio, masks
+from ..job import Callback, Cancel, Interrupted, Reporter, running
+from ..net.vgg import VGG19, load_network
+from ..optim.loop import loop_settings, run_loop
+from ..runtime import set_threads
+from .inputs import PreparedInputs, prepare, regions_at, scale_sides, split_iterations
+from .objective import build_objective
+
+
+# ---------------------------------------------------------------- the job
+
+def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
+             image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None) -> Image.Image:
+    """Paint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image.
+
+    ``callback`` receives a :class:`~impasto.job.Progress` each iteration, with the current image
+    every ``image_every`` iterations (0: never). Setting ``cancel`` (or Ctrl-C) raises
+    :class:`~impasto.job.Interrupted` whose ``partial`` is the latest result as a PIL image; a
+    diverging run raises :class:`DivergedError`.
+    """
+    config = config or TransferConfig()
+    styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
+    inputs = prepare(config, content, styles)
+    set_threads()
+    vgg = network or load_network(config)
+    with running("transfer", config.iterations, callback, cancel) as reporter:
+        return _walk_scales(vgg, config, inputs, reporter, image_every)
+
+
+def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, reporter: Reporter,
+                 image_every: int) -> Image.Image:
+    """Each scale in turn, coarse to fine, each starting from the previous one's result upsampled."""
+    device = next(vgg.parameters()).device
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    sides = scale_sides(config)
+    final_size = imageio.fit_long_side(inputs.content.size, config.size)
+    image = None
+    for k, (side, n_iter) in enumerate(zip(sides, split_iterations(config.iterations, sides))):
+        size = imageio.fit_long_side(inputs.content.size, side)
+        content = imageio.resize_to_tensor(inputs.content, size=size)
+        objective = build_objective(vgg, config, content, inputs, side)
+        if image is None:
+            image = start(inputs, initial_image(config, content, inputs.real_styles, generator), content)
+        else:
+            image = upsample(image, size)
+        stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
+
+        def report(losses, current, stage=stage):
+            want = image_every > 0 and (reporter.done + 1) % image_every == 0
+            reporter(losses, stage, current.clone().cpu() if want else None)
+
+        try:
+            image = run_loop(objective, image.to(device), n_iter, loop_settings(config), report, reporter.cancel)
+        except Interrupted as stop:
+            latest = finish(config, inputs, upsample(stop.partial.cpu(), final_size))
+            raise Interrupted(imageio.tensor_to_pil(latest)) from None
+    return imageio.tensor_to_pil(finish(config, inputs, upsample(image.cpu(), final_size)))
+
+
+# ---------------------------------------------------------------- start image
+
+def initial_image(config: TransferConfig, content: torch.Tensor, styles: Sequence[Image.Image],
+                  generator: torch.Generator) -> torch.Tensor:
+    """White noise (the paper), the content, the content recoloured, noisy content (Coursera), the
+    style, or a file."""
+    _, _, h, w = content.shape
+    noise = torch.rand(content.shape, generator=generator)
+    if config.init == "noise":
+        return noise
+    if config.init == "content":
+        return content.clone()
+    if config.init == "recolored":
+        return recolored(content, styles, config.color_match)
+    if config.init == "noisy-content":
+        return config.noise_ratio * noise + (1 - config.noise_ratio) * content
+    if config.init == "style":
+        return imageio.resize_to_tensor(styles[0], size=(w, h))
+    return imageio.load_image(config.init, size=(w, h))
+
+
+def recolored(content: torch.Tensor, styles: Sequence[Image.Image], method: str = "pca") -> torch.Tensor:
+    """The photo with the colour mean and covariance of the style images' pixels (all of them
+    pooled, each at the photo's size): the colour matching of the colour paper (arXiv 1606.05897,
+    eq. 1; :func:`impasto.color.match_color`) turned around, the photo matched to the painting, as a
+    start image.
+    The style loss's lowest layer (relu1_1) is mostly about colour, so this start is closer to the
+    optimum than the photo itself at the price of nothing."""
+    _, _, h, w = content.shape
+    pooled = torch.cat([imageio.resize_to_tensor(s, size=(w, h)) for s in styles], dim=-1)
+    return color.match_color(content, pooled, method)
+
+
+def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    w, h = size
+    if image.shape[-2:] == (h, w):
+        return image
+    return F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- start and finish (spatial control, colour)
+
+def start(plan: PreparedInputs, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The start image with the keep region set to the photo (so intermediate images show it)."""
+    if plan.masks is None:
+        return image
+    keep = regions_at(plan, (image.shape[-1], image.shape[-2]))[1]
+    return masks.hold(image, keep, content)
+
+
+def finish(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor) -> torch.Tensor:
+    """Post-processing of the final ``(1, 3, H, W)`` image: the keep region, then the colour."""
+    size = (image.shape[-1], image.shape[-2])
+    if plan.masks is not None:
+        image = masks.hold(image, regions_at(plan, size)[1], imageio.resize_to_tensor(plan.content, size=size))
+    if config.color == "luminance":  # colour paper, luminance-only transfer: the photo's chrominance back
+        image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_to_tensor(plan.original, size=size),
+                                       config.color_space)
+    return image
