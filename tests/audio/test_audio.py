@@ -401,7 +401,7 @@ def test_readme_section_lists_every_option_with_its_default():
 
     from impasto.config import option_fields
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "readme-audio.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "readme-audio.md").read_text()
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()
             if line.startswith("| `--")}
     for f in option_fields(AudioConfig):

@@ -93,7 +93,7 @@ def test_readme_option_table_matches_config():
 
     from impasto.config import TransferConfig, option_fields
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     for f in option_fields(TransferConfig):
         default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         row = f"| `--{f.name.replace('_', '-')}"

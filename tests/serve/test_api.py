@@ -231,7 +231,7 @@ def test_info_gives_the_defaults_of_the_config_and_what_can_be_chosen(bare):
     assert example["upload"] == "ex-tubingen"
     image = bare.get(example["url"])
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
-    assert image.content == (Path(__file__).resolve().parents[1] / "examples" / "tubingen.jpg").read_bytes()
+    assert image.content == (Path(__file__).resolve().parents[2] / "examples" / "tubingen.jpg").read_bytes()
 
 
 def test_an_upload_is_kept_under_a_name_the_server_makes(bare):
