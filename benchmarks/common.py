@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -10,12 +9,11 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from impasto.image.imageio import fit_long_side, pil_to_tensor  # noqa: E402
-from impasto.config import PAPER_CONTENT_LAYERS as PAPER_CONTENT, PAPER_STYLE_LAYERS as PAPER_STYLE  # noqa: E402
+from impasto.image.imageio import fit_long_side, pil_to_tensor
+from impasto.config import PAPER_CONTENT_LAYERS as PAPER_CONTENT, PAPER_STYLE_LAYERS as PAPER_STYLE
 from impasto.loss.terms import REFERENCE_SIDE, Objective, content_scale, content_targets, pixels, content_term, style_targets, style_term
-from impasto.net.vgg import VGG19  # noqa: E402
+from impasto.net.vgg import VGG19
 
 EXAMPLES = ROOT / "examples"
 ALPHA, BETA = 1.0, 1e3  # α/β = 1e-3

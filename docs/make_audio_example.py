@@ -1,4 +1,4 @@
-"""Make the two input clips of the audio example in docs/readme-audio.md.
+"""Make the two input clips of the audio example in docs/audio.md.
 
     .venv/bin/python docs/make_audio_example.py [--out out/audio-example]
 

@@ -1,4 +1,4 @@
-"""Make the README images of docs/readme-control.md from the bundled examples.
+"""Make the images of docs/control.md from the bundled examples.
 
     .venv/bin/python docs/make_control_images.py [--size 256] [--iterations 150]
 
@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from impasto import TransferConfig, transfer
 from impasto.image import color
-from impasto.image.imageio import resize_pil, tensor_to_pil
+from impasto.image.imageio import resize_to_tensor, tensor_to_pil
 from impasto.presets import config_for
 from impasto.net.vgg import load_network
 
@@ -90,8 +90,8 @@ def main() -> None:
 
     # 1. colour modes, same photo and painting, the balanced preset otherwise; then the painting
     #    recoloured by --color match with each variant (what the network sees as the style)
-    photo_t = resize_pil(photo, long_side=args.size)
-    starry_t = resize_pil(Image.open(STARRY), long_side=args.size)
+    photo_t = resize_to_tensor(photo, long_side=args.size)
+    starry_t = resize_to_tensor(Image.open(STARRY), long_side=args.size)
     sheet([(photo, "photo"), (Image.open(STARRY), "style"),
            run("--color transfer", STARRY, balanced),
            run("--color luminance", STARRY, balanced.replace(color="luminance")),

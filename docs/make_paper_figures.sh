@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make the README figures of docs/readme-paper.md from the bundled examples:
+# Make the figures of docs/paper.md from the bundled examples:
 #   docs/images/paper-reconstructions.png  (the paper's figure 1)
 #   docs/images/paper-grid.png             (the paper's figure 3)
 # Run from the repository root: `sh docs/make_paper_figures.sh`. The sheets are made in build/

@@ -22,7 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from impasto.video.frames import Audio, write_clip  # noqa: E402
+from impasto.video.read import Audio  # noqa: E402
+from impasto.video.write import write_clip  # noqa: E402
 
 FPS = 25
 SECONDS = 3

@@ -69,6 +69,15 @@ def _mask(path, size, box):
     return path
 
 
+def ctrl_c_reaches_it():
+    """For ``Popen(preexec_fn=...)``: the child gets Ctrl-C whatever this process inherited. A shell
+    starts a background command with SIGINT ignored (``make test &`` in a script), and a child
+    inherits that: the tests that press Ctrl-C set the disposition they rely on."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(*argv):
     """Run ``impasto`` in a subprocess; returns (exit code, stdout, stderr)."""
     import subprocess
@@ -84,7 +93,7 @@ def panning_clip(n: int = 6, size=(40, 30), step: int = 2) :
 
     import numpy as np
 
-    from impasto.video.frames import Clip
+    from impasto.video.read import Clip
 
     photo = Image.open(EXAMPLES / "tubingen.jpg").convert("RGB").resize((120, 90), Image.Resampling.LANCZOS)
     w, h = size

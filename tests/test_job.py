@@ -77,13 +77,19 @@ def test_reporter_counts_and_estimates_from_this_run_only(monkeypatch):
 
 
 def test_ctrl_c_sets_the_token_and_a_second_one_interrupts():
-    cancel = Cancel()
-    with ctrl_c_sets(cancel):
-        os.kill(os.getpid(), signal.SIGINT)
-        assert cancel.is_set()
-        with pytest.raises(KeyboardInterrupt):
+    # Python's own handler, whatever this process inherited (a shell starts a background job with
+    # SIGINT ignored): the test sets the disposition it relies on, and restores the one it found.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cancel = Cancel()
+        with ctrl_c_sets(cancel):
             os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert cancel.is_set()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_interrupted_is_one_public_type():

@@ -8,7 +8,6 @@ from impasto.cli.main import build_parser, main
 from impasto.cli.transfer import config_of
 from impasto.config import PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS
 from impasto.gatys.inputs import validate
-from impasto.gatys import inputs
 
 
 def test_shipped_presets_are_valid_and_paper_is_the_paper():
@@ -17,8 +16,7 @@ def test_shipped_presets_are_valid_and_paper_is_the_paper():
     for name, preset in found.items():
         assert preset.description, name
         config = presets.config_for(name)
-        validate(config, 1)
-        inputs.validate(config, ["style.jpg"])
+        validate(config, ["style.jpg"])
     paper = presets.config_for("paper")
     assert (paper.content_layers, paper.style_layers) == (PAPER_CONTENT_LAYERS, PAPER_STYLE_LAYERS)
     assert (paper.ratio, paper.init, paper.pooling, paper.color, paper.tv_weight) == (1e-3, "noise", "avg",

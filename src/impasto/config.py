@@ -305,8 +305,8 @@ class AudioConfig:
                                    "search at every step (the recipe's scipy L-BFGS-B has one)")
     # --- phase recovery ---
     griffin_lim_iterations: int = _opt(500, "Griffin-Lim iterations that recover the phase", low=0, high=MAX_ITERATIONS)
-    griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1, low=0, below=1): 0.99 as librosa, 0 the "
-                                       "classic algorithm of the 2016 code")
+    griffin_lim_momentum: float = _opt(0.99, "fast Griffin-Lim momentum in [0, 1): 0.99 as librosa, 0 the "
+                                       "classic algorithm of the 2016 code", low=0, below=1)
     seed: int = _opt(0, "random seed of the network, the start noise and the start phase", low=0, high=MAX_SEED)
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 
+from conftest import ctrl_c_reaches_it
 from impasto import Cancel, ImpastoError, Interrupted, TransferConfig, transfer
 from impasto.cli.main import main
 from impasto.config import AudioConfig, check_options, option_fields
@@ -178,7 +179,7 @@ def test_ctrl_c_while_starting_is_one_line(files, tmp_path):
     """Ctrl-C before the job runs (PyTorch still loading): exit 130, no traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "impasto", "transfer", str(files["tubingen"]),
                              str(files["starry_night"]), "-o", str(tmp_path / "o.png")],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     time.sleep(0.4)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

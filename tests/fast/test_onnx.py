@@ -102,7 +102,7 @@ def test_a_video_with_an_onnx_model_blends_the_outputs_only(model, exported, tmp
 
     from impasto.config import VideoConfig
     from impasto.fast.stylise import TorchRunner
-    from impasto.video.job import fast_video
+    from impasto.video.fast import fast_video
     from conftest import panning_clip
 
     clip, mix = panning_clip(n=4), torch.tensor([0.3, 0.7])

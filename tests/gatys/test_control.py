@@ -47,8 +47,7 @@ def test_style_layers_for_and_scales_pick_each_style_targets(small_images, vgg):
     a, b = small_images["starry_night"], small_images["kandinsky"]
     config = TransferConfig(**FAST, style_scales=(1.0, 0.5),
                             style_layers_for=(("starry_night.png", "relu1_1,relu2_1"), ("2", ("relu3_1", "relu4_1"))))
-    plan = inputs.prepare(config, Image.open(small_images["tubingen"]), [a, b], open_image=Image.open,
-                           style_side=48, blend=[0.5, 0.5])
+    plan = inputs.prepare(config, small_images["tubingen"], [a, b])
     style = targets.scale_style_targets(vgg, config, plan, 48, (48, 36))
     assert list(style.targets) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
     assert style.weights == [0.25] * 4
@@ -66,7 +65,7 @@ def test_style_mask_picks_its_part_of_the_style_image(small_images, vgg, tmp_pat
     both.save(tmp_path / "both.png")
     left = _mask(tmp_path / "left.png", (128, 40), (0, 0, 0.5, 1))
     config = TransferConfig(**FAST, style_layers=("relu1_1", "relu2_1"), style_masks=(str(left),))
-    plan = inputs.prepare(config, a, [tmp_path / "both.png"], open_image=Image.open, style_side=128, blend=[1.0])
+    plan = inputs.prepare(config, a, [tmp_path / "both.png"])
     got = targets.style_grams(vgg, plan, 0, 128)
     for l in config.style_layers:
         own = {name: losses.gram(vgg(resize_to_tensor(img, size=(64, 40)), [l])[l], normalise=True) for name, img in
@@ -77,14 +76,12 @@ def test_style_mask_picks_its_part_of_the_style_image(small_images, vgg, tmp_pat
 def test_colour_preprocessing_of_the_inputs(small_images):
     content, style = Image.open(small_images["tubingen"]), Image.open(small_images["starry_night"])
     photo = resize_to_tensor(content, size=(32, 24)).double()
-    plan = inputs.prepare(TransferConfig(**FAST, color="match"), content, [style], open_image=lambda s: s,
-                           style_side=32, blend=[1.0])
+    plan = inputs.prepare(TransferConfig(**FAST, color="match"), content, [style])
     mu, cov = color.color_statistics(pil_to_tensor(plan.styles[0]).double())
     mu_c, cov_c = color.color_statistics(photo)
     assert torch.linalg.norm(mu - mu_c) < 0.02 * torch.linalg.norm(mu_c)      # after 8-bit rounding
     assert torch.linalg.norm(cov - cov_c) < 0.05 * torch.linalg.norm(cov_c)
-    plan = inputs.prepare(TransferConfig(**FAST, color="luminance"), content, [style], open_image=lambda s: s,
-                           style_side=32, blend=[1.0])
+    plan = inputs.prepare(TransferConfig(**FAST, color="luminance"), content, [style])
     seen, painted = pil_to_tensor(plan.content).double(), pil_to_tensor(plan.styles[0]).double()
     assert color.rgb_to_yiq(seen)[:, 1:].abs().max() < 1e-6 and color.rgb_to_yiq(painted)[:, 1:].abs().max() < 1e-6
     y_c, y_s = color.luminance(photo), color.luminance(painted)

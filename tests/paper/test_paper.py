@@ -272,23 +272,3 @@ def test_cli_bad_input(argv, message, tmp_path, monkeypatch, capsys):
 def test_cli_bad_input_no_traceback(tmp_path):
     code, _, err = run_cli("figure", "grid", "missing.jpg", EXAMPLES / "starry_night.jpg", "-o", tmp_path / "g.png")
     assert code == 2 and err.startswith("impasto: error: missing.jpg") and "Traceback" not in err
-
-
-def test_readme_section_lists_every_option_with_its_default():
-    """docs/readme-figures.md's option tables against the dataclasses (defaults live in config.py)."""
-    import re
-    from dataclasses import fields
-
-    text = (EXAMPLES.parent / "docs" / "readme-figures.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `--([a-z-]+)` \| `([^`]*)` \| (.+) \|$", text, flags=re.M)
-
-    def same(shown: str, default) -> bool:
-        if isinstance(default, tuple) and all(isinstance(v, (int, float)) for v in default):
-            return [float(v) for v in shown.split(",")] == [float(v) for v in default]
-        return shown == (",".join(default) if isinstance(default, tuple) else str(default))
-
-    for cls in (ReconstructConfig, GridConfig):
-        for f in fields(cls):
-            flag = f.name.replace("_", "-")
-            assert any(name == flag and same(shown, f.default) and help_text == f.metadata["help"]
-                       for name, shown, help_text in rows), f"{cls.__name__}.{f.name} missing or stale"

@@ -1,4 +1,4 @@
-"""``impasto serve``'s HTTP API, in-process: the Starlette app of :func:`impasto.serve.app.create_app`
+"""``impasto serve``'s HTTP API, in-process: the Starlette app of :func:`impasto.serve.routes.create_app`
 on an event loop of its own (a thread), its lifespan entered, requests through httpx's ASGI
 transport; the event stream read straight from the ASGI app (httpx's transport would wait for its
 end). The jobs are real and tiny (32 px, a few iterations; the fast model at 32 px) on the real
@@ -24,7 +24,9 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 
 from impasto.config import TransferConfig  # noqa: E402
-from impasto.serve.app import Limits, create_app, own_hosts  # noqa: E402
+from impasto.serve.guard import own_hosts  # noqa: E402
+from impasto.serve.limits import Limits  # noqa: E402
+from impasto.serve.routes import create_app  # noqa: E402
 
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
@@ -250,7 +252,7 @@ def test_an_upload_is_kept_under_a_name_the_server_makes(bare):
 
 
 def test_a_client_name_is_only_shown():
-    from impasto.serve.app import client_name
+    from impasto.serve.uploads import client_name
 
     assert client_name(b"C:\\Users\\me\\..\\x\x07y\x1b.png") == "xy.png"
     assert client_name("a/b/" + "n" * 300) == "n" * 100
@@ -420,7 +422,7 @@ def test_unknown_jobs_and_files_are_404(bare):
 
 
 def test_the_page_is_served(tmp_path):
-    from impasto.serve.app import STATIC
+    from impasto.serve.routes import STATIC
 
     if not (STATIC / "index.html").is_file():
         pytest.skip("the page's files are not in this checkout yet")
@@ -672,12 +674,28 @@ def test_stopping_the_server_interrupts_the_running_job_and_a_new_one_shows_it(t
 
 # ------------------------------------------------------------------ clips and video jobs
 
-def clip(frames=6, size=(48, 32), fps=12, fmt="mp4", codec="libx264", audio=False) -> bytes:
-    """A tiny clip made with PyAV: a bright bar moving right over a gradient (and a tone)."""
+def clip(frames=6, size=(48, 32), fps=12, fmt="mp4", codec="libx264", audio=False, faststart=False) -> bytes:
+    """A tiny clip made with PyAV: a bright bar moving right over a gradient (and a tone);
+    ``faststart``: its index before its packets, as a file meant for the web is written."""
     import av
     import numpy as np
 
+    import tempfile
+
     w, h = size
+    if faststart:  # FFmpeg moves the index by rewriting a file
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"clip.{fmt}"
+            path.write_bytes(clip(frames, size, fps, fmt, codec, audio))
+            with av.open(str(path)) as source, av.open(str(path.with_name("fast." + fmt)), "w", format=fmt,
+                                                       options={"movflags": "+faststart"}) as out:
+                for stream in source.streams:
+                    out.add_stream_from_template(stream)
+                for packet in source.demux():
+                    if packet.dts is not None:
+                        packet.stream = out.streams[packet.stream.index]
+                        out.mux(packet)
+            return path.with_name("fast." + fmt).read_bytes()
     out = io.BytesIO()
     with av.open(out, "w", format=fmt) as container:
         stream = container.add_stream(codec, rate=fps)
@@ -765,6 +783,9 @@ def _avi() -> bytes:
     ("old.avi", _avi, 415, "old.avi is a video in the avi format; a clip is MP4, MOV, WebM, animated GIF or WebP"),
     ("cut.mp4", lambda: clip()[:400], 415, "cut.mp4 is not an image (PNG, JPEG, WebP) or a clip (MP4, MOV, WebM, "
                                           "animated GIF or WebP)"),
+    # its index whole, its last packets gone: the video decodes, the sound does not (impasto video refuses it too)
+    ("short.mp4", lambda: (lambda data: data[:int(len(data) * 0.8)])(clip(frames=12, audio=True, faststart=True)), 415,
+     "short.mp4: cannot decode its audio (aac): Invalid data found when processing input"),
 ])
 def test_clips_too_long_too_large_or_not_taken_are_refused_and_nothing_is_written(bare, name, make, status, message):
     before = files_under(bare.data)
@@ -779,6 +800,7 @@ def test_clips_too_long_too_large_or_not_taken_are_refused_and_nothing_is_writte
     ({"options": {"temporal": 2}}, "--temporal must be from 0 to 1, got 2"),
     ({"options": {"temporal": "x"}}, "--temporal must be float, got 'x'"),
     ({"options": {"size": 2000}}, "--size must be at most 256 on this server, got 2000"),
+    ({"options": {"size": 8}}, "--size must be from 16 to 65536, got 8"),          # as impasto video --model
     ({"options": {"brush": 1}}, "unknown option 'brush' (the options are preset, size, ratio, iterations, color, seed, "
                                 "temporal_features, temporal, frame_iterations, temporal_weight)"),
     ({"options": {"temporal_features": -0.5}}, "--temporal-features must be from 0 to 1, got -0.5"),
@@ -881,6 +903,37 @@ def test_cancelling_a_running_video_job_keeps_the_frames_made_so_far_as_a_shorte
     assert not list((served.data / "jobs" / jid).glob("*.frames-*"))
 
 
+def test_a_video_job_that_fails_in_the_worker_names_the_upload_never_a_server_path(served):
+    """An upload checked when it came, then damaged on disk before its job ran: the worker's read of
+    the clip fails, and the page is told the client's name for it, not where the server keeps it."""
+    up = served.upload("walk.mp4", clip(frames=12, audio=True, faststart=True), "video/mp4").json()
+    assert up["kind"] == "clip", up
+    kept = served.data / "uploads" / f"{up['id']}.mp4"
+    with open(kept, "r+b") as f:  # in place: the job's input is a link to it
+        f.truncate(int(kept.stat().st_size * 0.8))
+    r = served.submit({"method": "video", "mode": "fast", "content": up["id"], "model": "starry_night",
+                       "options": {"size": 32}})
+    assert r.status_code == 201, r.text
+    job = served.wait(r.json()["id"], lambda j: j["state"] not in ("queued", "running"), "the damaged video job")
+    assert job["state"] == "failed", job
+    assert job["message"].startswith("walk.mp4: cannot decode its audio (aac)"), job["message"]
+    assert str(served.data) not in job["message"] and "content.mp4" not in job["message"]
+
+
+def test_a_workers_message_shows_no_path_of_the_servers(tmp_path):
+    from impasto.serve.worker import public_message
+
+    folder = tmp_path / "data" / "jobs" / "0123456789abcdef"
+    names = {"content.png": "my photo.png", "style-1.jpg": "monet.jpg"}
+    assert public_message(f"{folder / 'content.png'}: unreadable image", folder, names) == "my photo.png: unreadable image"
+    assert public_message(f"{folder / 'style-1.jpg'} and {folder / 'result.mp4'}: no room", folder, names) == (
+        "monet.jpg and result.mp4: no room")
+    assert public_message(f"cannot write {folder}", folder, names) == "cannot write the job's folder"
+    assert public_message(f"no model {tmp_path / 'data' / 'models' / 'x.pt'}", folder, names) == "no model models/x.pt"
+    assert public_message("painted at 32x24", folder, names) == "painted at 32x24"
+    assert public_message(None, folder, names) is None
+
+
 # ------------------------------------------------------------------ the command
 
 def test_the_command_refuses_a_port_in_use_and_a_bad_port_with_one_line(tmp_path):
@@ -899,7 +952,7 @@ def test_the_command_refuses_a_port_in_use_and_a_bad_port_with_one_line(tmp_path
 
 
 def test_loopback_addresses_are_told_from_others():
-    from impasto.serve.app import is_loopback
+    from impasto.serve.guard import is_loopback
 
     assert all(map(is_loopback, ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost")))
     assert not any(map(is_loopback, ("0.0.0.0", "::", "192.168.1.5", "example.com")))

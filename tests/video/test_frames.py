@@ -1,4 +1,4 @@
-"""impasto.video.frames: clips in and out (PyAV for videos, Pillow for GIF/WebP, folders of frames),
+"""impasto.video.read and .write: clips in and out (PyAV for videos, Pillow for GIF/WebP, folders of frames),
 the part asked for with start/duration, the sound alongside, and every bad input as one line."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from impasto.errors import ImpastoError
-from impasto.video import frames as vf
-from impasto.video.frames import Audio, check_video_output, read_clip, write_clip
+from impasto.video import write as vw
+from impasto.video.read import Audio, probe_clip, read_clip
+from impasto.video.write import check_video_output, write_clip
 
 av = pytest.importorskip("av")
 
@@ -86,7 +87,7 @@ def long_mp4(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("w, h, fps, suffix", [(33, 21, Fraction(25), ".mp4"), (32, 24, Fraction(30000, 1001), ".mov"),
                                                (32, 24, Fraction(25), ".webm")])
 def test_video_round_trip_keeps_frames_rate_size_and_sound(tmp_path, w, h, fps, suffix):
-    if suffix not in vf.WRITABLE_SUFFIXES:
+    if suffix not in vw.WRITABLE_SUFFIXES:
         pytest.skip("this FFmpeg build has no VP9/Opus encoder")
     frames = pattern(12, w, h)
     seconds = 12 / fps
@@ -445,3 +446,110 @@ def test_the_same_frames_encode_to_the_same_bytes(tmp_path):
         encoded.add(path.read_bytes())
         read_clip(path)
     assert len(encoded) == 1
+
+
+# ---------------------------------------------------------------- one set of checks: read_clip and probe_clip
+
+def _mp4_with_sound(tmp_path: Path) -> Path:
+    """12 frames with sound, its index first (+faststart), as write_clip makes it."""
+    return write_clip(pattern(12, 32, 24), Fraction(25), Audio(tones(0.48), RATE), tmp_path / "sound.mp4")
+
+
+def _cut(fraction: float):
+    """The MP4 with sound cut short: the index still promises every packet, the last ones are gone."""
+    def make(tmp_path: Path) -> Path:
+        data = _mp4_with_sound(tmp_path).read_bytes()
+        (tmp_path / "cut.mp4").write_bytes(data[:int(len(data) * fraction)])
+        return tmp_path / "cut.mp4"
+    return make
+
+
+def _unknown_audio(tmp_path: Path) -> Path:
+    """A Matroska file whose audio codec no FFmpeg knows (PyAV then has no codec context for it)."""
+    path = write_clip(pattern(6, 16, 16), 25, Audio(tones(0.24), RATE), tmp_path / "sound.mkv")
+    data = path.read_bytes()
+    assert data.count(b"A_AAC") == 1
+    path.write_bytes(data.replace(b"A_AAC", b"A_QUX"))
+    return path
+
+
+def _still(fmt: str, suffix: str):
+    def make(tmp_path: Path) -> Path:
+        Image.fromarray(pattern(1, 16, 12)[0]).save(tmp_path / f"still{suffix}", fmt)
+        return tmp_path / f"still{suffix}"
+    return make
+
+
+CLIPS = {
+    "an MP4 with sound": (_mp4_with_sound, None),
+    "an animated GIF": (lambda tmp_path: write_clip(pattern(5, 16, 12), 20, None, tmp_path / "a.gif"), None),
+    "a GIF of one frame": (_still("GIF", ".gif"), "a GIF of one frame is a still image, not a clip"),
+    "a still PNG": (_still("PNG", ".png"), "a PNG of one frame is a still image, not a clip"),
+    "a JPEG": (_still("JPEG", ".jpg"), "a still image, not a clip"),
+    "an MP4 cut short": (_cut(0.6), "cannot decode its audio (aac)"),
+    "an MP4 cut near its end": (_cut(0.9), "cannot decode its audio (aac)"),
+    "audio of an unknown codec": (_unknown_audio, "cannot decode its audio (unknown codec)"),
+    "not a video": (_text, "not a video"),
+    "no video stream": (_audio_only, "no video stream"),
+    "undecodable codec": (_undecodable, "cannot decode its video"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLIPS))
+def test_reading_and_probing_a_clip_accept_and_refuse_the_same_clips(tmp_path, case):
+    """What ``impasto video`` reads (read_clip) and what ``impasto serve`` takes as an upload
+    (probe_clip, on the file's bytes) is decided by the same checks, with the same line."""
+    make, refusal = CLIPS[case]
+    path = make(tmp_path)
+    outcomes = []
+    for read in (lambda: read_clip(path, name="NAME"), lambda: probe_clip(path.read_bytes(), "NAME")):
+        try:
+            got = read()
+        except ImpastoError as exc:
+            outcomes.append(str(exc))
+        else:
+            frames = got.frames if isinstance(got.frames, int) else len(got.frames)
+            h, w = (got.height, got.width) if isinstance(got.frames, int) else got.frames[0].shape[:2]
+            sound = got.audio if isinstance(got.audio, bool) else got.audio is not None
+            outcomes.append((frames, w, h, got.fps, sound))
+    assert outcomes[0] == outcomes[1], outcomes
+    if refusal is None:
+        assert isinstance(outcomes[0], tuple)
+    else:
+        assert outcomes[0].startswith("NAME") and refusal in outcomes[0] and "\n" not in outcomes[0]
+        assert str(tmp_path) not in outcomes[0]
+
+
+def test_the_command_line_refuses_a_gif_of_one_frame_as_a_clip(tmp_path, capsys):
+    from impasto.cli.main import main
+
+    still = _still("GIF", ".gif")(tmp_path)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(still), "--model", "starry_night", "-o", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"impasto: error: {still}: a GIF of one frame is a still image, not a clip (a video, an "
+                   f"animated GIF, WebP or PNG, or a folder of numbered frames)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.gif"]
+
+
+def test_probing_keeps_the_first_frame_and_stops_at_the_limits(tmp_path):
+    from impasto.video.read import FormatNotTaken, OverLimit
+
+    path = _mp4_with_sound(tmp_path)
+    info = probe_clip(path)
+    assert (info.width, info.height, info.frames, info.fps, info.audio, info.codec) == (32, 24, 12, 25, True, "h264")
+    assert info.duration == pytest.approx(0.48) and "mp4" in info.format.split(",")
+    assert info.poster.size == (32, 24) and mean_error(np.asarray(info.poster), read_clip(path).frames[0]) == 0
+    for limits, message in [({"max_frames": 10}, "is too long: more than 10 frames (the limit is 10 frames per clip)"),
+                            ({"max_seconds": 0.2}, "is too long: more than 0.2 s (the limit is 0.2 s per clip)"),
+                            ({"max_pixels": 500}, "is too large: 32x24 pixels a frame, over the limit of 0.0005 "
+                                                  "million pixels per frame of a clip")]:
+        with pytest.raises(OverLimit) as err:
+            probe_clip(path.read_bytes(), "walk.mp4", **limits)
+        assert str(err.value) == "walk.mp4 " + message
+    with pytest.raises(FormatNotTaken) as err:
+        probe_clip(path, formats={"webm", "GIF"})
+    assert err.value.format == "mov,mp4,m4a,3gp,3g2,mj2"
+    gif = write_clip(pattern(31, 8, 8), 25, None, tmp_path / "long.gif")
+    with pytest.raises(OverLimit, match="long.gif is too long: 31 frames"):
+        probe_clip(gif.read_bytes(), "long.gif", max_frames=30)

@@ -15,8 +15,10 @@ from impasto.cli.main import main
 from impasto.config import VideoConfig
 from impasto.fast.stylise import load_runner
 from impasto.video import flow
-from impasto.video.frames import Audio, read_clip, write_clip
-from impasto.video.job import fast_video, optimise_video, temporal_term
+from impasto.video.fast import fast_video
+from impasto.video.optimise import optimise_video, temporal_term
+from impasto.video.read import Audio, read_clip
+from impasto.video.write import write_clip
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
 
@@ -199,6 +201,8 @@ def test_video_command_keeps_frames_rate_and_sound(tmp_path):
     (["video", "IN", "--model", "starry_night", "--temporal", "2", "-o", "OUT"], "--temporal must be from 0 to 1"),
     (["video", "IN", "STYLE", "--masks", "STYLE", "-o", "OUT"], "--masks and coarse-to-fine"),
     (["video", "IN", "--model", "starry_night", "--start", "100", "-o", "OUT"], "IN"),
+    (["video", "IN", "--model", "starry_night", "--size", "8", "-o", "OUT"], "--size must be from 16 to 65536, got 8"),
+    (["video", "IN", "STYLE", "--size", "8", "-o", "OUT"], "--size must be from 16 to 65536, got 8"),
 ])
 def test_video_bad_input_is_one_line(tmp_path, capsys, argv, message):
     clip = panning_clip(n=3)
@@ -208,4 +212,4 @@ def test_video_bad_input_is_one_line(tmp_path, capsys, argv, message):
     assert main([names.get(a, a) for a in argv] + ["--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and message.replace("IN", str(source)) in err, err
-    assert not (tmp_path / "out.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # nothing written, no frames kept

@@ -64,7 +64,8 @@ def cmd_serve(args) -> int:
     except ImportError:
         raise ImpastoError("impasto serve needs Starlette, uvicorn and python-multipart: "
                            "pip install 'impasto[serve]'") from None
-    from ..serve.app import address, create_app, is_loopback
+    from ..serve.guard import address, is_loopback
+    from ..serve.routes import create_app
 
     data = data_folder(config.data)
     sock = listen(config.host, config.port)

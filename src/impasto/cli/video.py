@@ -35,7 +35,8 @@ def _job(args, clip, config: TransferConfig, video: VideoConfig, output):
     """The job for the mode asked for: ``show -> Stylised``."""
     from ..fast.model import resolve_model_path
     from ..fast.stylise import load_runner, parse_mix
-    from ..video.job import fast_video, optimise_video
+    from ..video.fast import fast_video
+    from ..video.optimise import optimise_video
 
     if args.model is None:
         if not args.styles:
@@ -56,11 +57,13 @@ def _job(args, clip, config: TransferConfig, video: VideoConfig, output):
 def cmd_video(args) -> int:
     from ..presets import config_for
     from ..video import flow
-    from ..video.frames import check_video_output, keeps_sound, read_clip, require_av, write_clip
-    from ..video.job import forget, sized_frames
+    from ..video.cache import forget, sized_frames
+    from ..video.read import read_clip, require_av
+    from ..video.write import check_video_output, keeps_sound, write_clip
 
     config = config_from_args(args, TransferConfig, base=config_for(args.preset, args.presets_file))
     video = config_from_args(args, VideoConfig)
+    check_options(config)  # in both modes: --size 8 is refused with --model too, not written at 8x6
     check_options(video)
     require_av(), flow.require_opencv()  # the video extra: one line with the pip command if missing
     output = check_video_output(args.output, [args.clip, *args.styles])

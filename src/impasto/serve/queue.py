@@ -36,7 +36,7 @@ class WorkerBroken(Exception):
 
 
 def public(record: dict, position: int | None) -> dict:
-    """A job as the API shows it (the contract's "job"): its settings, inputs, progress and links."""
+    """A job as the API shows it (GET /api/jobs/{id}; docs/serve.md): its settings, inputs, progress and links."""
     jid = record["id"]
     base = f"/api/jobs/{jid}"
     video = record["method"] == "video"
@@ -237,10 +237,12 @@ class JobQueue:
         self._save(record)
         self._changed(jid)
         self._positions_changed()
-        files = record["files"]
+        files, names = record["files"], record.get("names") or {}
+        shown = dict(zip([files["content"], *files["styles"]], [names.get("content"), *names.get("styles", [])]))
         self.worker.send({"op": "run", "id": jid, "dir": str(self.store.jobs / jid), "method": record["method"],
                           "mode": record.get("mode"), "options": record["options"], "content": files["content"],
                           "styles": files["styles"], "model": record.get("model"),
+                          "names": {file: name for file, name in shown.items() if name},
                           "preview_every": self.preview_every, "max_frames": self.max_frames})
 
     def _on_message(self, worker: WorkerProcess, message: dict) -> None:

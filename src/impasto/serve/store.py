@@ -41,7 +41,7 @@ MEDIA_TYPES = {**dict(FORMATS.values()), **CLIP_TYPES}
 STATES = ("queued", "running", "done", "cancelled", "interrupted", "failed")
 ENDED = frozenset(STATES[2:])
 JOB_FILES = ("result.png", "result.mp4", "preview.jpg", "thumb.jpg")
-FRAMES_GLOB = "result.mp4.frames-*"   # a video job's finished frames while it runs (impasto.video.job)
+FRAMES_GLOB = "result.mp4.frames-*"   # a video job's finished frames while it runs (impasto.video.cache)
 THUMB_SIDE = 256
 EXAMPLE_PHOTOS = ("tubingen",)  # examples/CREDITS.md: the one photograph; the other images are paintings
 
@@ -75,7 +75,7 @@ def read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def save_image(image: Image.Image, path: Path, quality: int = 90) -> Path:
+def write_png_or_jpeg(image: Image.Image, path: Path, quality: int = 90) -> Path:
     """A PIL image as PNG or JPEG (by ``path``'s extension), atomically."""
     fmt = "PNG" if path.suffix == ".png" else "JPEG"
     rgb = image.convert("RGB")
@@ -86,7 +86,7 @@ def save_thumb(image: Image.Image, path: Path) -> Path:
     """The history's small picture: the long side at most :data:`THUMB_SIDE`, JPEG."""
     small = image.convert("RGB")
     small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-    return save_image(small, path, quality=85)
+    return write_png_or_jpeg(small, path, quality=85)
 
 
 # ---------------------------------------------------------------- the store
@@ -263,7 +263,7 @@ class Store:
             try:
                 with Image.open(preview) as img:
                     img.load()
-                    save_image(img, folder / "result.png")
+                    write_png_or_jpeg(img, folder / "result.png")
                     save_thumb(img, folder / "thumb.jpg")
                 record["result"] = record["thumb"] = True
             except (OSError, ValueError):

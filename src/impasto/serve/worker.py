@@ -4,23 +4,28 @@ The server (:mod:`.queue`) starts it with :class:`WorkerProcess` (multiprocessin
 interpreter, so the server itself never loads PyTorch) and talks to it over two pipes:
 
     server -> worker   {"op": "run", "id", "dir", "method", "mode", "options", "content", "styles", "model",
-                        "preview_every", "max_frames"}, {"op": "cancel", "id"}, {"op": "stop"}
+                        "names", "preview_every", "max_frames"}, {"op": "cancel", "id"}, {"op": "stop"}
     worker -> server   {"type": "ready"}, {"type": "started", "id"},
-                       {"type": "progress", "id", "progress": {...}, "losses": {...}, "preview": bool},
+                       {"type": "progress", "id", "progress": {...}, "losses": {...}, "preview": bool}
+                        (progress: :meth:`impasto.job.Progress.to_dict` less its losses, sent beside
+                        it, and its extra figures; a video's also with "finished", the newest finished
+                        frame, and "fpm", the frames a minute so far),
                        {"type": "ended", "id", "state": "done" | "cancelled" | "failed", "message",
                         "result": bool}
 
 A job is :func:`impasto.gatys.transfer` (``method`` "transfer"),
-:func:`impasto.fast.stylise.stylise_files` (``method`` "fast") or :func:`impasto.video.job.fast_video`
-/ :func:`impasto.video.job.optimise_video` (``method`` "video", ``mode`` "fast" / "optimisation") with
+:func:`impasto.fast.stylise.stylise_files` (``method`` "fast") or :func:`impasto.video.fast.fast_video`
+/ :func:`impasto.video.optimise.optimise_video` (``method`` "video", ``mode`` "fast" / "optimisation") with
 a callback and a :class:`~impasto.job.Cancel` token; the worker's main thread reads the commands and sets the token
 of the running job on "cancel", so it stops within one iteration and its
 :class:`~impasto.job.Interrupted` ``.partial`` becomes the result. Every ``preview_every``
 iterations the current image is written to the job's ``preview.jpg``; a video job writes each
-finished frame there instead (read back from the folder where :mod:`impasto.video.job` keeps them),
+finished frame there instead (the event that hands the frame over, :mod:`impasto.video.cache`),
 and its result is ``result.mp4`` (H.264, yuv420p: cropped to even sizes so that browsers play it,
 with the clip's sound) — a stopped one keeps the frames made so far as a shorter video. The worker
-writes only images and videos into the job's folder; its ``job.json`` is the server's alone.
+writes only images and videos into the job's folder; its ``job.json`` is the server's alone. Its
+messages name the job's inputs as the client named its uploads (``names``: file -> that name) and
+never a path of the server's.
 
 :func:`build_config` is the one place a job's options become a :class:`~impasto.config.TransferConfig`
 or :class:`~impasto.config.FastConfig` (with a :class:`~impasto.config.VideoConfig` for a video): the server calls it to refuse bad options before a job is
@@ -29,11 +34,9 @@ queued (the same one-line messages as the command line), the worker to run it.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import queue
-import re
 import signal
 import sys
 import threading
@@ -57,8 +60,6 @@ ACCEPTED = {"transfer": IMAGE_OPTIONS, "fast": IMAGE_OPTIONS,
             "video": (*IMAGE_OPTIONS, "temporal_features", "temporal", "frame_iterations", "temporal_weight")}
 ALL_OPTIONS = ACCEPTED["video"]
 VIDEO_OUTPUT = "result.mp4"
-# The message of a video job that was stopped, and the frame number of a video Progress's stage.
-_FRAME = re.compile(r"frame (\d+)/(\d+)")
 
 
 def kind_of(method: str, mode: str | None = None) -> str:
@@ -227,10 +228,6 @@ def _run_jobs(jobs: queue.Queue, current: dict, send) -> None:
             current.pop(command["id"], None)
 
 
-def _finite(value):
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 class _Jobs:
     """Runs jobs one after another, keeping the loaded networks and fast models for the next ones."""
 
@@ -249,7 +246,7 @@ class _Jobs:
         video = command["method"] == "video"
         try:
             run = {"transfer": self._transfer, "fast": self._fast, "video": self._video}[command["method"]]
-            callback = self._video_callback(jid, folder, last) if video else self._callback(jid, folder, last)
+            callback = self._callback(jid, folder, last, video)
             message = run(command, folder, cancel, callback)
             state, result = "done", True
         except Interrupted as stop:
@@ -265,57 +262,39 @@ class _Jobs:
             state, result, message = "failed", False, f"{type(exc).__name__}: {exc}".splitlines()[0]
         if video:
             _forget_frames(folder)
+        message = public_message(message, folder, command.get("names") or {})
         self.send({"type": "ended", "id": jid, "state": state, "message": message, "result": result})
 
-    def _callback(self, jid: str, folder: Path, last: dict):
-        from ..image.imageio import tensor_to_pil
-        from .store import save_image
-
-        def callback(event) -> None:
-            preview = event.image is not None
-            if preview:
-                save_image(tensor_to_pil(event.image), folder / "preview.jpg", quality=85)
-            last.update(done=event.done, total=event.total)
-            self.send({"type": "progress", "id": jid, "preview": preview,
-                       "losses": {k: _finite(v) for k, v in event.losses.items()} or None,
-                       "progress": {"done": event.done, "total": event.total, "stage": event.stage,
-                                    "unit": event.unit, "elapsed": round(event.elapsed, 3),
-                                    "eta": None if event.eta is None else round(event.eta, 1)}})
-
-        return callback
-
-    def _video_callback(self, jid: str, folder: Path, last: dict):
-        """A video job's events: its progress with the frame k of n and the frames per minute, and each
-        frame as it is finished (the event that carries it as its ``image``) written as the preview."""
+    def _callback(self, jid: str, folder: Path, last: dict, video: bool):
+        """The job's events as the server wants them: each :class:`~impasto.job.Progress` as its
+        :meth:`~impasto.job.Progress.to_dict` (the losses beside it), the live image written as
+        ``preview.jpg``; a video's live image is each frame as it is finished (the event that hands
+        it over), and its progress also says the newest finished frame and the frames a minute."""
         import time
 
         from ..image.imageio import tensor_to_pil
-        from .store import save_image
+        from .store import write_png_or_jpeg
 
-        began = time.perf_counter()
-        shown = {"frames": 0}
-
-        def newest_frame(event, frame: int | None) -> bool:
-            if event.image is None or frame is None:
-                return False
-            save_image(tensor_to_pil(event.image), folder / "preview.jpg", quality=85)
-            shown["frames"] = frame
-            return True
+        began, newest = time.perf_counter(), {"frame": 0}
 
         def callback(event) -> None:
-            match = _FRAME.search(event.stage or "")
-            frame, frames = (int(match[1]), int(match[2])) if match else (None, None)
-            preview = newest_frame(event, frame)
-            finished = shown["frames"]
-            elapsed = time.perf_counter() - began
-            last.update(done=event.done, total=event.total, frame=frame, frames=frames)
-            self.send({"type": "progress", "id": jid, "preview": preview,
-                       "losses": {k: _finite(v) for k, v in event.losses.items() if k != "reliable"} or None,
-                       "progress": {"done": event.done, "total": event.total, "stage": event.stage,
-                                    "unit": event.unit, "elapsed": round(event.elapsed, 3),
-                                    "eta": None if event.eta is None else round(event.eta, 1),
-                                    "frame": frame, "frames": frames, "finished": shown["frames"],
-                                    "fpm": round(finished / elapsed * 60, 1) if finished and elapsed > 0 else None}})
+            progress = event.to_dict()
+            losses = progress.pop("losses")
+            for other in ("event", "job", "extra"):
+                progress.pop(other, None)
+            preview = event.image is not None and (event.finished or not video)
+            if preview:
+                write_png_or_jpeg(tensor_to_pil(event.image), folder / "preview.jpg", quality=85)
+            last.update(done=event.done, total=event.total)
+            if video:
+                if preview:
+                    newest["frame"] = event.frame
+                finished, elapsed = newest["frame"], time.perf_counter() - began
+                progress.update(frame=event.frame, frames=event.frames, finished=finished,
+                                fpm=round(finished / elapsed * 60, 1) if finished and elapsed > 0 else None)
+                last.update(frame=event.frame, frames=event.frames)
+            self.send({"type": "progress", "id": jid, "preview": preview, "losses": losses or None,
+                       "progress": progress})
 
         return callback
 
@@ -360,13 +339,15 @@ class _Jobs:
         from ..fast.model import resolve_model_path
         from ..fast.stylise import load_runner, parse_mix
         from ..video import flow
-        from ..video.frames import read_clip, require_av
-        from ..video.job import fast_video, optimise_video
+        from ..video.fast import fast_video
+        from ..video.optimise import optimise_video
+        from ..video.read import read_clip, require_av
 
         require_av(), flow.require_opencv()
         mode = command["mode"]
         config, video = build_config("video", command["options"], mode)
-        self.clip = clip = read_clip(folder / command["content"])
+        content = command["content"]
+        self.clip = clip = read_clip(folder / content, name=(command.get("names") or {}).get(content, content))
         limit = command.get("max_frames")
         if limit and len(clip.frames) > limit:  # the upload's probe said fewer: a stream that lied
             raise ImpastoError(f"the clip has {len(clip.frames)} frames, over the limit of {limit} per clip")
@@ -392,14 +373,14 @@ class _Jobs:
         the thumbnail and its last as the preview; returns the size written."""
         from PIL import Image
 
-        from ..video.frames import write_clip
-        from .store import save_image
+        from ..video.write import write_clip
+        from .store import write_png_or_jpeg
 
         h, w = frames[0].shape[:2]
         even = [f[: h - h % 2, : w - w % 2] for f in frames] if w % 2 or h % 2 else list(frames)
         write_clip(even, clip.fps, clip.audio, folder / VIDEO_OUTPUT)
         self._keep(Image.fromarray(even[0]), folder, result_written=True)
-        save_image(Image.fromarray(even[-1]), folder / "preview.jpg", quality=85)
+        write_png_or_jpeg(Image.fromarray(even[-1]), folder / "preview.jpg", quality=85)
         return w - w % 2, h - h % 2
 
     def _keep_partial_video(self, partial, folder: Path, last: dict) -> tuple[bool, str]:
@@ -416,10 +397,10 @@ class _Jobs:
 
     @staticmethod
     def _keep(image, folder: Path, result_written: bool = False) -> None:
-        from .store import save_image, save_thumb
+        from .store import save_thumb, write_png_or_jpeg
 
         if not result_written:
-            save_image(image, folder / "result.png")
+            write_png_or_jpeg(image, folder / "result.png")
         save_thumb(image, folder / "thumb.jpg")
 
     def _keep_partial(self, partial, folder: Path) -> bool:
@@ -446,3 +427,17 @@ def _forget_frames(folder: Path) -> None:
 def _stopped_message(last: dict, kept: bool) -> str:
     where = f" at iteration {last['done']} of {last['total']}" if last else " before the first iteration"
     return f"stopped{where}" + ("; the latest image is kept" if kept else "")
+
+
+def public_message(message: str | None, folder: Path, names: dict[str, str]) -> str | None:
+    """A job's message as the page may see it: each of the job's input files (``names``: its file in
+    ``folder`` -> the name the client gave the upload) by the client's name, and no path of the
+    server's — the job's folder, the data folder above it — left in it."""
+    if not message:
+        return message
+    for file, name in names.items():
+        message = message.replace(str(folder / file), name)
+    data = folder.parent.parent  # DATA, above jobs/<id>
+    for path, shown in ((folder, "the job's folder"), (data, "the server's data folder")):
+        message = message.replace(str(path) + os.sep, "").replace(str(path), shown)
+    return message

@@ -1,5 +1,6 @@
-// impasto serve: the page. Plain ES module, no framework, no build step; talks to the API in
-// /work/notes/serve-contract.md (GET /api/info, POST /api/uploads, POST /api/jobs, GET /api/events …).
+// impasto serve: the page. Plain ES module, no framework, no build step; talks to the server's API
+// (GET /api/info, POST /api/uploads, POST /api/jobs, GET /api/events …), described in docs/serve.md
+// and at the top of impasto/serve/routes.py.
 
 const $ = (sel) => document.querySelector(sel);
 
