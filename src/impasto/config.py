@@ -489,7 +489,7 @@ class VideoConfig:
 @dataclass(frozen=True)
 class ServeConfig:
     """Settings of ``impasto serve``: where the local web server listens and keeps its history (its
-    limits on uploads, sizes and the queue are :class:`impasto.serve.app.Limits`)."""
+    limits on uploads, sizes and the queue are :class:`impasto.serve.limits.Limits`)."""
 
     port: int = _opt(8765, "port to listen on", low=1, high=65535)
     host: str = _opt("127.0.0.1", "address to listen on: a loopback address keeps the server to this machine; "

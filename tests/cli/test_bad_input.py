@@ -252,8 +252,8 @@ def test_random_audio_options_are_accepted_or_refused(data):
     config = AudioConfig().replace(**{f.name: data.draw(odd_value(f))})
     try:
         check_options(config)
-        from impasto.audio.job import validate
+        from impasto.audio.job import check_audio_options
 
-        validate(config, with_content=False)
+        check_audio_options(config, with_content=False)
     except ImpastoError:
         pass

@@ -44,7 +44,7 @@ class AudioResult:
 
 # ---------------------------------------------------------------- validation
 
-def validate(config: AudioConfig, with_content: bool) -> None:
+def check_audio_options(config: AudioConfig, with_content: bool) -> None:
     """Reject bad option values with one line each, before any work: each option's type, range and
     choices (:func:`impasto.config.check_options`), then what depends on several of them."""
     check_options(config)
@@ -121,7 +121,7 @@ class SpectrogramObjective:
 
 
 @torch.no_grad()
-def build_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torch.Tensor | None,
+def spectrogram_objective(net: RandomNet, style_spec: torch.Tensor, content_spec: torch.Tensor | None,
                     alpha: float) -> SpectrogramObjective:
     """Targets computed once: the style's Gram ``A`` and the content's features ``P`` (``(C, bins, T)`` in)."""
     target_gram = gram(net(style_spec))
@@ -182,7 +182,7 @@ def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioC
     ``partial`` is the :class:`AudioResult` of the best point so far; NaN raises :class:`DivergedError`.
     """
     config = config or AudioConfig()
-    validate(config, content is not None)
+    check_audio_options(config, content is not None)
     device = resolve_device(config.device)
     length = content.shape[-1] if content is not None else round(config.seconds * config.sample_rate)
     check_audio_memory(config, style.shape[0], length, device)
@@ -190,7 +190,7 @@ def synthesise(style: torch.Tensor, content: torch.Tensor | None, config: AudioC
     channels, n_bins = spec["style"].shape[:2]
     net = network or RandomNet(n_bins, config.filters, config.kernel_width, config.seed).to(device)
     content_spec = spec.get("content")  # (C, bins, T) on the CPU, or None
-    objective = build_objective(net, spec["style"].to(device),
+    objective = spectrogram_objective(net, spec["style"].to(device),
                                 None if content_spec is None else content_spec.to(device), config.content_weight)
     start = initial_log_magnitude(config, (channels, n_bins, 1 + length // config.hop), content_spec,
                                   torch.Generator().manual_seed(config.seed))
@@ -209,7 +209,7 @@ def audio_transfer(content: str | os.PathLike | None, style: str | os.PathLike, 
     ``content=None`` synthesises a texture of ``config.seconds`` from noise.
     """
     config = config or AudioConfig()
-    validate(config, content is not None)
+    check_audio_options(config, content is not None)
     need = min_samples(config)
     style_x = load_audio(style, config.sample_rate, config.channels, need)
     content_x = None if content is None else load_audio(content, config.sample_rate, config.channels, need)

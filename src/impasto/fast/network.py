@@ -111,7 +111,7 @@ class TransformNet(nn.Module):
 
     def encode(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
         """The features after the residual blocks, ``(B, c3, ⌈H/4⌉, ⌈W/4⌉)``: what a video blends
-        along the flow before :meth:`decode` paints them (:mod:`impasto.video.job`)."""
+        along the flow before :meth:`decode` paints them (:mod:`impasto.video.fast`)."""
         mix = self.style_mix(image.shape[0], mix, image)
         h, w = image.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4

@@ -73,7 +73,7 @@ class TorchRunner:
             out = self.net(x, mix.to(self.device))
         return out.float().clamp(0, 1).cpu()
 
-    # The network in two halves, for a video that blends the features between them (impasto.video.job).
+    # The network in two halves, for a video that blends the features between them (impasto.video.fast).
     @torch.inference_mode()
     def encode(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         """``(1, 3, H, W)`` -> the features after the residual blocks, float32 on the runner's device."""
@@ -112,7 +112,7 @@ def check_size(image: torch.Tensor, source: str) -> None:
 # ---------------------------------------------------------------- the job: many files, one pass each
 
 @dataclass
-class Stylised:
+class Written:
     """What a run over files produced (also the ``partial`` of its :class:`Interrupted`)."""
 
     written: list[Path] = field(default_factory=list)
@@ -134,11 +134,11 @@ def stylise_file(runner, config: FastConfig, mix: torch.Tensor, source: Path, ta
 
 
 def stylise_files(runner, config: FastConfig, mix: torch.Tensor, pairs: list[tuple[Path, Path]],
-                  callback: Callback | None = None, cancel: Cancel | None = None) -> Stylised:
+                  callback: Callback | None = None, cancel: Cancel | None = None) -> Written:
     """Each ``(source, target)`` in turn, one Progress event (unit "img") per file. With several files
     a bad one is skipped and named in ``skipped``; a single bad file raises its error. Setting
     ``cancel`` (or Ctrl-C) raises :class:`Interrupted` with the files written so far."""
-    done = Stylised()
+    done = Written()
     with running("fast", len(pairs), callback, cancel, unit="img") as reporter:
         for source, target in pairs:
             reporter.cancel.check(lambda: done)

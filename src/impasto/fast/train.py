@@ -73,7 +73,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, styles: list[str | os.PathLike], data: str | os.PathLike,
                  output: str | os.PathLike):
-        validate(config, styles)
+        check_training_options(config, styles)
         self.config, self.output = config, Path(output)
         self.rank, self.world = _init_distributed(config)
         self.device = resolve_device(config.device) if self.world == 1 else _rank_device(config)
@@ -224,7 +224,7 @@ def _rank_device(config: TrainConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def validate(config: TrainConfig, styles) -> None:
+def check_training_options(config: TrainConfig, styles) -> None:
     check_options(config)
     if not styles:
         raise ImpastoError("give at least one style image")

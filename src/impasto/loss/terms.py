@@ -137,7 +137,7 @@ def content_style_term(vgg: VGG19, content: torch.Tensor, targets: dict[str, tor
     unbounded, ``−γ L_style(p, x)`` rewards ever larger Gram matrices; clamped, the push stops once
     the result is twice as far (in Gram distance, hence 4× in the squared loss) from the photo's
     style as the painting is: above that the term is constant, with zero gradient, and the
-    total never falls below ``−4γ L_style(p, a)``. (With γ < β, which :func:`transfer.validate`
+    total never falls below ``−4γ L_style(p, a)``. (With γ < β, which :func:`impasto.gatys.inputs.validate`
     requires, ``β‖G − A‖² − γ‖G − P‖²`` is a bowl around ``(βA − γP)/(β − γ)`` per layer.)
     """
     layers = tuple(targets)
