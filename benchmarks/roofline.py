@@ -1,4 +1,4 @@
-"""Roofline of the VGG-19 convolutions on this CPU: direct (oneDNN) vs Winograd (impasto.winograd's default tile).
+"""Roofline of the VGG-19 convolutions on this CPU: direct (oneDNN) vs Winograd (impasto.net.winograd's default tile).
 
 Prints the machine's fp32 GEMM rate (1 and 2 threads), then per layer up to relu5_1 the forward and
 backward (input gradient only: the network is frozen) times of both methods, their "effective" rate

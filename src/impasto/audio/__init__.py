@@ -5,7 +5,7 @@ style transfer"; Grinstein et al. 2018's style-only variant), in the order of th
 - :mod:`.resample` — band-limited (windowed-sinc) sample-rate conversion
 - :mod:`.spectral` — STFT, ``log1p|STFT|`` features, Griffin–Lim phase recovery
 - :mod:`.network`  — the random 1-D convolution, Gram matrix and the two losses
-- :mod:`.job`      — targets, optimisation (:mod:`impasto.optimize`) and the result
+- :mod:`.job`      — targets, optimisation (:mod:`impasto.optim.loop`) and the result
 - :mod:`.plot`     — content / style / result spectrograms side by side (matplotlib)
 """
 

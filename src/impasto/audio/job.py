@@ -2,7 +2,7 @@
 
 Data flow: audio files -> ``(C, N)`` samples at the working rate -> ``log1p|STFT|`` -> random 1-D
 convolution -> targets (style Gram, content features; once, without autograd) -> L-BFGS
-(:mod:`impasto.optimize`) on the spectrogram -> Griffin–Lim phase -> samples scaled to a safe peak.
+(:mod:`impasto.optim.loop`) on the spectrogram -> Griffin–Lim phase -> samples scaled to a safe peak.
 Progress goes to ``callback``; the network's weights never change.
 
 Where this departs from the reference code: it optimises ``θ = log|S|`` and feeds the network

@@ -3,7 +3,7 @@ style transfer"): one 1-D convolution over time with random, never trained filte
 
 The log-spectrogram ``(C, bins, T)`` is read as C independent 1-D signals of ``bins`` channels;
 features are ``(C, filters, T)``. The Gram matrix and content loss are the image path's
-(:mod:`impasto.losses`), applied per channel.
+(:mod:`impasto.loss.losses`), applied per channel.
 
 Departure from the reference code: the convolution wraps around in time (circular padding) instead
 of being "valid". With "valid", the last frames are seen by fewer windows and the optimiser piles the
@@ -55,7 +55,7 @@ class RandomNet(torch.nn.Module):
 
 
 def _as_map(f: torch.Tensor) -> torch.Tensor:
-    """One channel's ``(filters, T')`` as the ``(1, N, 1, M)`` feature map :mod:`impasto.losses` takes."""
+    """One channel's ``(filters, T')`` as the ``(1, N, 1, M)`` feature map :mod:`impasto.loss.losses` takes."""
     return f[None, :, None, :]
 
 

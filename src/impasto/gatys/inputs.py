@@ -129,7 +129,6 @@ def validate(config: TransferConfig, styles: Sequence) -> None:
     _check_control(config, styles)
 
 
-
 def _check_control(config: TransferConfig, styles: Sequence) -> None:
     """Reject bad control options with one line each, before any image is read."""
     n, real = len(styles), [not masks.is_none(s) for s in styles]

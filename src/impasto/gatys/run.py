@@ -101,7 +101,7 @@ def initial_image(config: TransferConfig, content: torch.Tensor, styles: Sequenc
 def recolored(content: torch.Tensor, styles: Sequence[Image.Image], method: str = "pca") -> torch.Tensor:
     """The photo with the colour mean and covariance of the style images' pixels (all of them
     pooled, each at the photo's size): the colour matching of the colour paper (arXiv 1606.05897,
-    eq. 1; :func:`impasto.color.match_color`) turned around, the photo matched to the painting, as a
+    eq. 1; :func:`impasto.image.color.match_color`) turned around, the photo matched to the painting, as a
     start image.
     The style loss's lowest layer (relu1_1) is mostly about colour, so this start is closer to the
     optimum than the photo itself at the price of nothing."""

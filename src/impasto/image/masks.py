@@ -1,10 +1,7 @@
-"""Spatial control: region masks and guided Gram matrices.
-
-Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural Style
-Transfer" (arXiv 1611.07865), "spatial control": each region r has a guidance channel
-``T_r`` (a mask); it is propagated to every layer l as ``T_r^l``, the guided feature maps are
-``F_r^l = T_r^l ∘ F^l`` and each region's Gram matrix ``G_r^l = F_r^l F_r^lᵀ`` is matched to the
-(guided) Gram matrix of that region's style.
+"""Region masks as images, for spatial control (Gatys, Ecker, Bethge, Hertzmann & Shechtman,
+"Controlling Perceptual Factors in Neural Style Transfer", arXiv 1611.07865): read, resized to the
+image, overlaps shared out, and the region that keeps the photo. Their guided Gram matrices on the
+network's layers are :mod:`impasto.loss.guided`.
 
 A mask is any image Pillow reads: white (255) is inside the region, black outside, grays are soft
 edges (transparent pixels count as white). Masks are ``(1, 1, H, W)`` tensors in [0, 1].

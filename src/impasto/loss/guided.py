@@ -1,23 +1,20 @@
-"""Spatial control: region masks and guided Gram matrices.
+"""Guided Gram matrices: spatial control on the network's layers.
 
 Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling Perceptual Factors in Neural Style
-Transfer" (arXiv 1611.07865), "spatial control": each region r has a guidance channel
-``T_r`` (a mask); it is propagated to every layer l as ``T_r^l``, the guided feature maps are
-``F_r^l = T_r^l ∘ F^l`` and each region's Gram matrix ``G_r^l = F_r^l F_r^lᵀ`` is matched to the
-(guided) Gram matrix of that region's style.
-
-A mask is any image Pillow reads: white (255) is inside the region, black outside, grays are soft
-edges (transparent pixels count as white). Masks are ``(1, 1, H, W)`` tensors in [0, 1].
+Transfer" (arXiv 1611.07865), "spatial control": each region r has a guidance channel ``T_r`` (a
+mask, :mod:`impasto.image.masks`); it is propagated to every layer l as ``T_r^l``, the guided
+feature maps are ``F_r^l = T_r^l ∘ F^l`` and each region's Gram matrix ``G_r^l = F_r^l F_r^lᵀ`` is
+matched to the (guided) Gram matrix of that region's style.
 """
 
 from __future__ import annotations
-
 
 import torch
 import torch.nn.functional as F
 
 from . import losses
 from ..net.vgg import LAYER_INDEX, LAYERS
+
 
 def pools_before(layer: str) -> int:
     """How many 2×2 poolings the network has applied by ``layer`` (relu3_1: 2, pool3: 3)."""

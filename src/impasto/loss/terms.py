@@ -116,7 +116,7 @@ def guided_style_term(regions: Sequence[tuple[dict[str, torch.Tensor], dict[str,
     """Spatial control (Gatys et al. 2017, arXiv 1611.07865, spatial control): ``Σ_r Σ_l w_l E_l^r``.
 
     ``regions`` holds, per region, its style's guided Gram targets and its mask on each layer's
-    grid (:mod:`impasto.masks`); a region reads only the layers it has targets for.
+    grid (:mod:`impasto.loss.guided`); a region reads only the layers it has targets for.
     """
     layers = tuple(dict.fromkeys(l for targets, _ in regions for l in targets))
 

@@ -22,7 +22,7 @@ from .weights import CONV_SHAPES, load_vgg19_weights
 from . import winograd
 from .winograd import WinogradConv2d
 
-# "auto" runs Winograd (Lavin & Gray 2015; impasto.winograd) on CPU for the layers with at least these
+# "auto" runs Winograd (Lavin & Gray 2015; impasto.net.winograd) on CPU for the layers with at least these
 # many (input, output) channels. Where it wins depends on the vector unit PyTorch's kernels use and on
 # whether the tile transforms run in C (impasto._winograd) or as PyTorch GEMMs (its fallback):
 # measured forward+backward per layer at 1024×768, 2 threads (benchmarks/roofline.py, README Speed).

@@ -25,7 +25,7 @@ MAX_RESTARTS = 5  # non-finite steps survived (by restarting from the best image
 
 
 # Images are optimised in 0–255 pixel units — the units the network was trained on (Caffe) and the
-# ones the original implementations optimise in; L-BFGS's first step is given in them (impasto.lbfgs).
+# ones the original implementations optimise in; L-BFGS's first step is given in them (impasto.optim.lbfgs).
 PIXEL_SCALE = 255.0
 FIRST_MOVE = 16.0  # L-BFGS's first step moves the steepest entry by this much, in those units
 
@@ -43,7 +43,7 @@ class LoopSettings:
     clamp: bool             # keep the image in [0, scale]
     scale: float = PIXEL_SCALE       # the optimiser's units per unit of the objective's input
     first_move: float = FIRST_MOVE
-    laplacian_levels: int = 1  # L-BFGS over a Laplacian pyramid's levels (impasto.pyramid); 1: pixels, 0: auto
+    laplacian_levels: int = 1  # L-BFGS over a Laplacian pyramid's levels (impasto.optim.pyramid); 1: pixels, 0: auto
 
 
 def loop_settings(config, *, clamp: bool = True, **fixed) -> LoopSettings:

@@ -62,7 +62,7 @@ def keeps_sound(path: str | os.PathLike) -> bool:
 
 def check_video_output(path: str | os.PathLike, inputs=()) -> Path:
     """Fail before any work if ``path`` cannot take the result: a known extension
-    (:data:`WRITABLE_SUFFIXES`) and a writable place (:func:`impasto.imageio.check_writable`), or a
+    (:data:`WRITABLE_SUFFIXES`) and a writable place (:func:`impasto.image.imageio.check_writable`), or a
     folder — a path without an extension or an existing folder holding only ``frame_NNNNN.png``
     files — whose parent can be written; and not one of the ``inputs``."""
     path = Path(path)
