@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 # The Winograd tile transforms, the fast networks' kernels and the flow's reliability are C
-# (src/impasto/_winograd.c, _transform.c, _flow.c), built by pip with the package: a C compiler and
-# Python's headers, installed with apt-get when missing.
+# (src/impasto/net/_winograd.c, fast/_transform.c, video/_flow.c, all three with src/impasto/_kernels.h;
+# declared in setup.py), built by pip with the package: a C compiler and Python's headers, installed
+# with apt-get when missing.
 PYINC    := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 BUILD_TOOLS := $(VENV)/.build-tools
 
@@ -21,7 +22,7 @@ $(BUILD_TOOLS):
 			apt-get install -y --no-install-recommends gcc libc6-dev python3-dev; fi
 	mkdir -p $(VENV) && touch $(BUILD_TOOLS)
 
-$(STAMP): pyproject.toml $(wildcard src/impasto/_*.c src/impasto/_*.h) | $(BUILD_TOOLS)
+$(STAMP): pyproject.toml setup.py $(wildcard src/impasto/_*.h src/impasto/*/_*.c) | $(BUILD_TOOLS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned: a plain `torch` requirement would pull a multi-GB CUDA build.
@@ -41,7 +42,7 @@ test: $(STAMP) $(CHROMIUM)
 	IMPASTO_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/transfer.py
+	$(PY) -m benchmarks.transfer
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

@@ -1,8 +1,9 @@
 """The fast networks' pass on planar float32 images (impasto.fast.planar, C kernels in
-impasto._transform) against PyTorch: each kernel on hand-made shapes (row tails, channel groups,
+impasto.fast._transform) against PyTorch: each kernel on hand-made shapes (row tails, channel groups,
 padding, upsampling, the residual shortcut), the whole network and its two halves against the
 module's forward, and the runners using it."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_the_kernels_were_built():
-    assert planar.available(), "impasto._transform did not build: is a C compiler installed?"
+    assert planar.available(), "impasto.fast._transform did not build: is a C compiler installed?"
 
 
 def test_pack_weight_by_hand():
@@ -52,6 +53,53 @@ def test_conv_matches_pytorch(cin, cout, kernel, height, width):
 def test_conv_with_many_outputs_or_a_stride_is_pytorchs():
     assert not planar.Conv(torch.nn.Conv2d(8, 32, 3)).c_kernel
     assert not planar.Conv(torch.nn.Conv2d(8, 8, 3, stride=2)).c_kernel
+
+
+def _raises(error, match, call, *args):
+    with pytest.raises(error, match=match):
+        call(*args)
+
+
+def test_c_entry_points_check_their_arrays():
+    """A wrong call of the C kernels (too small an array, another dtype or shape, a strided or missing
+    one, a tensor instead of its .numpy(), impossible sizes) raises instead of reading or writing past
+    a buffer."""
+    k = planar._kernels
+    assert k is not None, "impasto.fast._transform did not build"
+    zeros = lambda *shape: np.zeros(shape, np.float32)
+    c, o, kernel, h, w = 3, 5, 3, 4, 10                   # 5 outputs: groups of 4, the second zero-padded
+    x, y, packed, bias = zeros(c, h + 2, w + 2), zeros(o, h, w), zeros(2, c, kernel, kernel, 4), zeros(8)
+    k.conv(x, y, packed, bias, c, o, kernel, h, w, 4, 1)  # the right call runs
+    dims = (c, o, kernel, h, w, 4, 1)
+    _raises(ValueError, "x has 60 items where the dimensions given want 216", k.conv,
+            x[:, :2, :10].copy(), y, packed, bias, *dims)
+    _raises(ValueError, "y has", k.conv, x, y[:4], packed, bias, *dims)
+    _raises(ValueError, "w has", k.conv, x, y, packed[:1], bias, *dims)
+    _raises(ValueError, "bias has", k.conv, x, y, packed, bias[:5], *dims)  # the packed bias has 8
+    _raises(ValueError, "x has 216 items where the dimensions given want 252", k.conv, x, y, packed, bias,
+            c, o, kernel, h + 1, w, 4, 1)  # another shape
+    _raises(TypeError, "y must be float32", k.conv, x, y.astype(np.float64), packed, bias, *dims)
+    _raises(TypeError, "x must be a float32 array", k.conv, torch.from_numpy(x), y, packed, bias, *dims)
+    _raises(TypeError, "bias must be a float32 array", k.conv, x, y, packed, None, *dims)
+    _raises(ValueError, "x must be C-contiguous", k.conv, x[:, :, ::-1], y, packed, bias, *dims)
+    _raises(ValueError, "3 or 4", k.conv, x, y, packed, bias, c, o, kernel, h, w, 8, 1)
+    _raises(ValueError, "kernel size", k.conv, x, y, packed, bias, c, o, 0, h, w, 4, 1)
+
+    up, pad, eps = 2, 1, 1e-5
+    src, gamma, beta, skip = zeros(c, h, w), zeros(c), zeros(c), zeros(c, h + 4, w + 4)
+    out = zeros(c, up * h + 2 * pad, up * w + 2 * pad)
+    k.norm(src, out, gamma, beta, skip, c, h, w, up, pad, 2, True, eps, 1)  # the right calls run
+    k.norm(src, out, None, None, None, c, h, w, up, pad, 0, False, eps, 1)
+    dims = (c, h, w, up, pad, 2, True, eps, 1)
+    _raises(ValueError, "y has", k.norm, src, out[:, :-1].copy(), gamma, beta, skip, *dims)
+    _raises(ValueError, "y has", k.norm, src, out, gamma, beta, skip, c, h, w, 1, pad, 2, True, eps, 1)  # not upsampled
+    _raises(ValueError, "gamma has", k.norm, src, out, gamma[:2], beta, skip, *dims)
+    _raises(TypeError, "beta must be a float32 array", k.norm, src, out, gamma, None, skip, *dims)  # gamma wants a beta
+    _raises(ValueError, "skip has", k.norm, src, out, gamma, beta, skip[:, 1:-1, 1:-1].copy(), *dims)
+    _raises(TypeError, "x must be float32", k.norm, src.astype(np.float64), out, gamma, beta, skip, *dims)
+    _raises(ValueError, "up must be 1 or 2", k.norm, src, out, gamma, beta, skip, c, h, w, 3, pad, 2, True, eps, 1)
+    _raises(ValueError, "padding smaller", k.norm, src, out, gamma, beta, skip, c, h, w, 1, h, 2, True, eps, 1)
+    _raises(ValueError, "negative", k.norm, src, out, gamma, beta, skip, c, h, w, up, pad, -1, True, eps, 1)
 
 
 def reference_norm(y, gamma, beta, relu, pad, up, skip=None):

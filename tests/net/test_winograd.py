@@ -1,5 +1,6 @@
 """Winograd F(4×4, 3×3) and F(6×6, 3×3) convolution (Lavin & Gray 2015) against F.conv2d, and in the VGG-19."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -44,9 +45,9 @@ def test_forward_matches_conv2d_float64(batch, height, width, with_bias, tile):
 
 
 def test_c_transforms_are_built():
-    # pyproject.toml builds them with the package (make installs a C compiler's output); without
+    # setup.py builds them with the package (make installs a C compiler's output); without
     # them fp32 falls back to the PyTorch form, correct but slower.
-    assert winograd._kernels is not None, "impasto._winograd did not build: is a C compiler installed?"
+    assert winograd._kernels is not None, "impasto.net._winograd did not build: is a C compiler installed?"
 
 
 @pytest.mark.parametrize("batch,cin,cout,height,width", [(1, 3, 5, 1, 1), (1, 8, 16, 4, 4), (2, 13, 9, 5, 7),
@@ -85,6 +86,50 @@ def test_fused_c_path_matches_conv2d_fp32(batch, cin, cout, height, width, with_
     assert ours.shape == ref.shape and ours.is_contiguous(memory_format=torch.channels_last)
     assert _rel(ours.double(), ref) < 1e-5
     assert torch.equal(winograd_conv2d(x, u, b, pack_weight(u)), ours)  # fp32 on CPU, packed: the fused path
+
+
+def _raises(error, match, call, *args):
+    with pytest.raises(error, match=match):
+        call(*args)
+
+
+def test_c_entry_points_check_their_arrays():
+    """A wrong call of the C kernels (too small an array, another dtype or shape, a strided, read-only
+    or missing one, a tensor instead of its .numpy()) raises instead of reading or writing past a buffer."""
+    k = winograd._kernels
+    assert k is not None, "impasto.net._winograd did not build"
+    b, h, w, cin, cout = 2, 7, 9, 5, 20
+    tiles = b * 2 * 2
+    zeros = lambda *shape: np.zeros(shape, np.float32)
+    x, mask, v = zeros(b, h, w, cin), zeros(b, h, w, cin), zeros(64, tiles, cin)
+    m, y, bias, packed = zeros(64, tiles, cout), zeros(b, h, w, cout), zeros(cout), zeros(64, 2, cin, 16)
+    # the right calls run
+    k.input_transform(x, v, mask, b, h, w, cin, 1)
+    k.output_transform(m, y, bias, b, h, w, cout, 1, True)
+    k.fused_conv(x, y, packed, bias, None, b, h, w, cin, cout, 1, False)
+    dims = (b, h, w, cin, 1)
+    _raises(ValueError, "v has 2240 items where the dimensions given want 2560", k.input_transform,
+            x, v[:, :-1].copy(), None, *dims)
+    _raises(ValueError, "x has", k.input_transform, x, v, None, b, h + 6, w, cin, 1)  # another shape
+    _raises(ValueError, "mask has", k.input_transform, x, v, mask[:1], *dims)
+    _raises(TypeError, "x must be float32", k.input_transform, x.astype(np.float64), v, None, *dims)
+    _raises(TypeError, "x must be a float32 array", k.input_transform, torch.from_numpy(x), v, None, *dims)
+    _raises(TypeError, "v must be a float32 array", k.input_transform, x, None, None, *dims)
+    _raises(ValueError, "x must be C-contiguous", k.input_transform, x.transpose(0, 2, 1, 3), v, None,
+            b, w, h, cin, 1)
+    v.flags.writeable = False
+    _raises(ValueError, "v is written", k.input_transform, x, v, None, *dims)
+    _raises(ValueError, "negative", k.input_transform, x, v, None, b, -h, w, cin, 1)
+    _raises(ValueError, "too large", k.input_transform, x, v, None, b, h, w, 1 << 40, 1)
+    _raises(ValueError, "m has", k.output_transform, m[:, :1].copy(), y, bias, b, h, w, cout, 1, False)
+    _raises(ValueError, "y has", k.output_transform, m, y[:1], bias, b, h, w, cout, 1, False)
+    _raises(ValueError, "bias has", k.output_transform, m, y, bias[:-1], b, h, w, cout, 1, False)
+    fused = (b, h, w, cin, cout, 1, False)
+    _raises(ValueError, "y has", k.fused_conv, x, y[..., :-1].copy(), packed, bias, None, *fused)
+    _raises(ValueError, "packed has", k.fused_conv, x, y, packed[:, :1].copy(), bias, None, *fused)
+    _raises(ValueError, "bias has", k.fused_conv, x, y, packed, bias[:3], None, *fused)
+    _raises(ValueError, "mask has", k.fused_conv, x, y, packed, bias, mask[..., :1].copy(), *fused)
+    _raises(TypeError, "packed must be float32", k.fused_conv, x, y, packed.astype(np.float16), bias, None, *fused)
 
 
 def test_pack_weight_layout():

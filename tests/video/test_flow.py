@@ -247,10 +247,10 @@ def test_reliability_zero_on_what_a_moving_square_reveals(motion, seeds):
 
 
 def test_reliability_in_c_is_the_numpy_form_bit_for_bit():
-    """impasto._flow does the NumPy form's operations in its order, in double precision and without
+    """impasto.video._flow does the NumPy form's operations in its order, in double precision and without
     fused multiply-adds: the same float32 values, on DIS flows of a moving texture, on random flows
     (disagreements, boundaries, points leaving the frame) and on frames 1 or 2 pixels wide."""
-    assert vf._kernels is not None, "impasto._flow did not build: is a C compiler installed?"
+    assert vf._kernels is not None, "impasto.video._flow did not build: is a C compiler installed?"
     a, b = texture(H, W, seed=3), texture(H, W, shift=(1.5, -2.25), seed=3)
     rng = np.random.default_rng(7)
     back = np.full((H, W, 2), (1.5, -0.75)) + rng.normal(0, 0.05, (H, W, 2))  # a pan, slightly noisy,
@@ -271,6 +271,36 @@ def test_reliability_in_c_is_the_numpy_form_bit_for_bit():
 def test_reliability_checks_its_input():
     with pytest.raises(ValueError):
         vf.reliability(np.zeros((4, 5, 2)), np.zeros((4, 6, 2)))
+
+
+def test_reliability_in_c_checks_its_arrays():
+    """A wrong call of impasto.video._flow (too small an array, another dtype, a strided, read-only or missing
+    one, an empty frame) raises instead of reading or writing past a buffer."""
+    k = vf._kernels
+    assert k is not None, "impasto.video._flow did not build"
+    h, w, t = 4, 5, taps()
+    bw, fw, out = np.zeros((h, w, 2)), np.zeros((h, w, 2)), np.zeros((h, w), np.float32)
+    consts = (vf.DISOCCLUSION_REL, vf.DISOCCLUSION_ABS, vf.BOUNDARY_REL, vf.BOUNDARY_ABS, True)
+    k.reliability(bw, fw, out, h, w, t, 2, *consts)  # the right call runs
+    assert (out == 1).all()
+
+    def raises(error, match, *args):
+        with pytest.raises(error, match=match):
+            k.reliability(*args, *consts)
+
+    raises(ValueError, "forward has 30 items where the dimensions given want 40", bw, fw[:3].copy(), out, h, w, t, 2)
+    raises(ValueError, "out has", bw, fw, out[:, :4].copy(), h, w, t, 2)
+    raises(ValueError, "backward has", bw, fw, out, h, w + 1, t, 2)  # another shape
+    raises(ValueError, "taps has 5 items where the dimensions given want 7", bw, fw, out, h, w, t, 3)
+    raises(TypeError, "backward must be float64", bw.astype(np.float32), fw, out, h, w, t, 2)
+    raises(TypeError, "out must be float32", bw, fw, out.astype(np.float64), h, w, t, 2)
+    raises(TypeError, "taps must be a float64 array", bw, fw, out, h, w, None, 2)
+    raises(TypeError, "forward must be a float64 array", bw, torch.from_numpy(fw), out, h, w, t, 2)
+    raises(ValueError, "backward must be C-contiguous", bw.transpose(1, 0, 2), fw.transpose(1, 0, 2), out.T, w, h, t, 2)
+    out.flags.writeable = False
+    raises(ValueError, "out is written", bw, fw, out, h, w, t, 2)
+    raises(ValueError, "at least one pixel", bw[:0], fw[:0], out[:0], 0, w, t, 2)
+    raises(ValueError, "negative", bw, fw, out, h, w, t, -1)
 
 
 # ---------------------------------------------------------------- long-term weights

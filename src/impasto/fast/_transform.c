@@ -20,36 +20,13 @@
  *
  * Eight floats at a time as GCC/Clang vector-extension values (an AVX2+FMA clone of each kernel is
  * picked at load time, a plain x86-64 one otherwise); rows (conv) or channels (norm) are split between
- * `threads` POSIX threads. The caller checks shapes, layout and dtype.
+ * `threads` POSIX threads (_kernels.h). The arrays come as float32 buffers (NumPy arrays, a tensor's
+ * .numpy()), each checked against the dimensions given.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define VEC 8
-typedef float vf __attribute__((vector_size(VEC * sizeof(float))));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
-/* Load/store n <= VEC floats; the missing lanes read as zero. */
-INLINE vf load_n(const float *p, long n) {
-    vf v = {0};
-    if (n == VEC) memcpy(&v, p, sizeof v);
-    else memcpy(&v, p, (size_t)n * sizeof(float));
-    return v;
-}
-
-INLINE void store_n(float *p, vf v, long n) {
-    if (n == VEC) memcpy(p, &v, sizeof v);
-    else memcpy(p, &v, (size_t)n * sizeof(float));
-}
+#include "_kernels.h"
 
 typedef struct {
     const float *x, *w, *bias, *skip;
@@ -61,10 +38,8 @@ typedef struct {
     int relu;
     float eps;
     const float *gamma, *beta;
-    float *scratch;             /* norm: a row of w floats for each thread */
-    long scratch_len;
-    long first, last;           /* this thread's rows (conv: group * h + row) or channels (norm) */
-} Job;
+} Job;  /* one per call, read by every thread; its Share: rows (conv: group * h + row) or channels (norm),
+         * and norm's scratch, a row of w floats */
 
 /* ------------------------------------------------------------------------------------------- conv */
 
@@ -101,8 +76,8 @@ INLINE void conv_row(const Job *j, long g, long row, const int OB, const int PB)
     if (x0 < j->w_out) conv_step(j, g, row, x0, OB, 1, j->w_out - x0);
 }
 
-CLONES static void conv_rows(const Job *j) {
-    for (long u = j->first; u < j->last; u++) {
+CLONES static void conv_rows(const Job *j, const Share *s) {
+    for (long u = s->first; u < s->last; u++) {
         if (j->ob == 4) conv_row(j, u / j->h, u % j->h, 4, 3);
         else conv_row(j, u / j->h, u % j->h, 3, 4);
     }
@@ -148,11 +123,11 @@ INLINE void norm_row(const Job *j, const float *src, const float *skip, float sc
     }
 }
 
-CLONES static void norm_channels(const Job *j) {
+CLONES static void norm_channels(const Job *j, const Share *s) {
     const long h = j->h, w = j->w_in, p = j->pad, hu = h * j->up, wu = w * j->up, wd = wu + 2 * p;
     const long skip_w = w + 2 * j->skip_pad, skip_plane = (h + 2 * j->skip_pad) * skip_w;
-    float *row = j->scratch;
-    for (long c = j->first; c < j->last; c++) {
+    float *row = s->scratch;
+    for (long c = s->first; c < s->last; c++) {
         const float *src = j->x + c * h * w;
         float scale = 1.0f, shift = 0.0f;  /* no gamma: copied as it is (upsampled, padded) */
         if (j->gamma) {
@@ -184,60 +159,96 @@ CLONES static void norm_channels(const Job *j) {
 
 /* ------------------------------------------------------------------------------------------- glue */
 
-#include "../_parallel.h"
-
-static void *run_conv(void *job) { conv_rows(job); return NULL; }
-static void *run_norm(void *job) { norm_channels(job); return NULL; }
-
-#define PTR(v) ((const float *)(uintptr_t)(v))
+static void run_conv(const void *job, const Share *s) { conv_rows(job, s); }
+static void run_norm(const void *job, const Share *s) { norm_channels(job, s); }
 
 static PyObject *py_conv(PyObject *self, PyObject *args) {
-    unsigned long long x, y, w, bias;
+    const char *call = "conv";
+    PyObject *x_obj, *y_obj, *w_obj, *bias_obj;
     long long c, o, k, h, w_out, ob, threads;
-    if (!PyArg_ParseTuple(args, "KKKKLLLLLLL", &x, &y, &w, &bias, &c, &o, &k, &h, &w_out, &ob, &threads))
+    if (!PyArg_ParseTuple(args, "OOOOLLLLLLL", &x_obj, &y_obj, &w_obj, &bias_obj, &c, &o, &k, &h, &w_out, &ob,
+                          &threads))
         return NULL;
     if (ob != 3 && ob != 4) {
         PyErr_SetString(PyExc_ValueError, "conv: channels per group must be 3 or 4");
         return NULL;
     }
+    if (k < 1) {
+        PyErr_SetString(PyExc_ValueError, "conv: the kernel size must be at least 1");
+        return NULL;
+    }
+    const Py_ssize_t out = count_of(call, 3, o, h, w_out);
+    if (out < 0 || count_of(call, 2, c, k) < 0) return NULL;  /* each 0 ... 2^31 - 1 */
+    const long long groups = (o + ob - 1) / ob;
+    const Py_ssize_t packed = count_of(call, 5, groups, c, k, k, ob), biases = count_of(call, 2, groups, ob);
+    const Py_ssize_t in = count_of(call, 3, c, h + k - 1, w_out + k - 1);
+    if (packed < 0 || biases < 0 || in < 0) return NULL;
+    Py_buffer b[4] = {{0}};  /* x, y, packed w, bias */
+    if (get_buffer(call, "x", x_obj, 'f', in, 0, &b[0]) < 0 ||
+        get_buffer(call, "y", y_obj, 'f', out, BUF_OUT, &b[1]) < 0 ||
+        get_buffer(call, "w", w_obj, 'f', packed, 0, &b[2]) < 0 ||
+        get_buffer(call, "bias", bias_obj, 'f', biases, 0, &b[3]) < 0) {
+        release_buffers(b, 4);
+        return NULL;
+    }
     Job job = {0};
-    job.x = PTR(x), job.y = (float *)(uintptr_t)y, job.w = PTR(w), job.bias = PTR(bias);
+    job.x = b[0].buf, job.y = b[1].buf, job.w = b[2].buf, job.bias = b[3].buf;
     job.c = c, job.o = o, job.k = k, job.h = h, job.w_out = w_out, job.w_in = w_out + k - 1, job.ob = ob;
     Py_BEGIN_ALLOW_THREADS
-    parallel(run_conv, job, (o + ob - 1) / ob * h, threads);
+    parallel(run_conv, &job, groups * h, threads, NULL, 0);
     Py_END_ALLOW_THREADS
+    release_buffers(b, 4);
     Py_RETURN_NONE;
 }
 
 static PyObject *py_norm(PyObject *self, PyObject *args) {
-    unsigned long long x, y, gamma, beta, skip;
+    const char *call = "norm";
+    PyObject *x_obj, *y_obj, *gamma_obj, *beta_obj, *skip_obj;
     long long c, h, w, up, pad, skip_pad, threads;
     int relu;
     double eps;
-    if (!PyArg_ParseTuple(args, "KKKKKLLLLLLpdL", &x, &y, &gamma, &beta, &skip, &c, &h, &w, &up, &pad, &skip_pad,
-                          &relu, &eps, &threads))
+    if (!PyArg_ParseTuple(args, "OOOOOLLLLLLpdL", &x_obj, &y_obj, &gamma_obj, &beta_obj, &skip_obj, &c, &h, &w, &up,
+                          &pad, &skip_pad, &relu, &eps, &threads))
         return NULL;
-    if (up < 1 || pad < 0 || pad >= h * up || pad >= w * up) {
-        PyErr_SetString(PyExc_ValueError, "norm: the padding must be smaller than the (upsampled) image");
+    const Py_ssize_t in = count_of(call, 3, c, h, w);
+    if (in < 0 || count_of(call, 2, pad, skip_pad) < 0) return NULL;  /* each 0 ... 2^31 - 1 */
+    if ((up != 1 && up != 2) || pad >= h * up || pad >= w * up) {
+        PyErr_SetString(PyExc_ValueError,
+                        "norm: up must be 1 or 2, and the padding smaller than the (upsampled) image");
+        return NULL;
+    }
+    const Py_ssize_t out = count_of(call, 3, c, up * h + 2 * pad, up * w + 2 * pad);
+    const Py_ssize_t skips = count_of(call, 3, c, h + 2 * skip_pad, w + 2 * skip_pad);
+    if (out < 0 || skips < 0) return NULL;
+    Py_buffer b[5] = {{0}};  /* x, y, gamma, beta, skip */
+    if (get_buffer(call, "x", x_obj, 'f', in, 0, &b[0]) < 0 ||
+        get_buffer(call, "y", y_obj, 'f', out, BUF_OUT, &b[1]) < 0 ||
+        get_buffer(call, "gamma", gamma_obj, 'f', c, BUF_OPTIONAL, &b[2]) < 0 ||
+        get_buffer(call, "beta", beta_obj, 'f', c, b[2].buf ? 0 : BUF_OPTIONAL, &b[3]) < 0 ||
+        get_buffer(call, "skip", skip_obj, 'f', skips, BUF_OPTIONAL, &b[4]) < 0) {
+        release_buffers(b, 5);
         return NULL;
     }
     Job job = {0};
-    job.x = PTR(x), job.y = (float *)(uintptr_t)y, job.gamma = gamma ? PTR(gamma) : NULL, job.beta = PTR(beta);
-    job.skip = skip ? PTR(skip) : NULL;
+    job.x = b[0].buf, job.y = b[1].buf, job.gamma = b[2].buf, job.beta = b[3].buf, job.skip = b[4].buf;
     job.h = h, job.w_in = w, job.up = up, job.pad = pad, job.skip_pad = skip_pad, job.relu = relu;
     job.eps = (float)eps;
-    job.scratch_len = w;
-    return parallel_scratch(run_norm, job, c, threads);
+    const int done = parallel_scratch(run_norm, &job, c, threads, w);
+    release_buffers(b, 5);
+    if (done < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"conv", py_conv, METH_VARARGS,
-     "conv(x_ptr, y_ptr, packed_w_ptr, bias_ptr, C, O, K, H, W, OB, threads): y (O, H, W) = bias + the\n"
-     "stride-1 KxK convolution of the padded x (C, H + K - 1, W + K - 1); w packed (ceil(O/OB), C, K, K, OB)"},
+     "conv(x, y, packed_w, bias, C, O, K, H, W, OB, threads): y (O, H, W) = bias + the stride-1 KxK\n"
+     "convolution of the padded x (C, H + K - 1, W + K - 1); w packed (ceil(O/OB), C, K, K, OB), bias\n"
+     "(ceil(O/OB) OB); float32 C-contiguous arrays"},
     {"norm", py_norm, METH_VARARGS,
-     "norm(x_ptr, y_ptr, gamma_ptr or 0, beta_ptr, skip_ptr or 0, C, H, W, up, pad, skip_pad, relu, eps, threads):\n"
-     "y (C, up H + 2 pad, up W + 2 pad) = reflection-padded, nearest-upsampled relu?(instance_norm(x) gamma\n"
-     "+ beta (+ skip)), skip (C, H, W) inside a buffer padded by skip_pad; no gamma: x itself, not normalised"},
+     "norm(x, y, gamma or None, beta or None, skip or None, C, H, W, up, pad, skip_pad, relu, eps, threads):\n"
+     "y (C, up H + 2 pad, up W + 2 pad) = reflection-padded, nearest-upsampled (up 1 or 2) relu?(instance_norm(x)\n"
+     "gamma + beta (+ skip)), gamma and beta (C), skip (C, H, W) inside a buffer padded by skip_pad; no gamma:\n"
+     "x itself, not normalised; float32 C-contiguous arrays"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_transform",

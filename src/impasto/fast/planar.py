@@ -1,6 +1,6 @@
 """One image through a :class:`~impasto.fast.network.TransformNet` in float32 on CPU, on planar
-``(C, H, W)`` buffers with the C kernels of :mod:`impasto._transform`: the same pass as the module's
-``forward`` (tested equal), at about half its time for the narrow networks a video runs.
+``(C, H, W)`` buffers with the C kernels of :mod:`impasto.fast._transform`: the same pass as the
+module's ``forward`` (tested equal), at about half its time for the narrow networks a video runs.
 
 Each layer's instance normalisation (with the style's γ, β, Dumoulin et al. 2017), its ReLU or the
 residual shortcut, the ×2 nearest upsampling of the next layer and the next convolution's reflection
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .network import ConvNormReLU, TransformNet
 
-try:  # built with the package where a C compiler was found (pyproject.toml)
+try:  # built with the package where a C compiler was found (setup.py)
     from . import _transform as _kernels
 except ImportError:  # pragma: no cover - depends on the installation
     _kernels = None
@@ -44,6 +44,12 @@ def pack_weight(weight: torch.Tensor, group: int) -> torch.Tensor:
     return padded.view(groups, group, c, k, k).permute(0, 2, 3, 4, 1).contiguous()
 
 
+def _array(x: torch.Tensor | None):
+    """A CPU tensor's memory as the C kernels take it, a NumPy view (they check its dtype, layout and size
+    against the dimensions passed); None stays None."""
+    return None if x is None else (x.detach() if x.requires_grad else x).numpy()
+
+
 def group_of(out_channels: int) -> int:
     return 3 if out_channels == 3 else 4
 
@@ -63,6 +69,7 @@ class Conv:
             self.packed = pack_weight(self.weight, self.group)
             self.packed_bias = torch.zeros(self.packed.shape[0] * self.group)
             self.packed_bias[:self.out] = self.bias
+            self.arrays = _array(self.packed), _array(self.packed_bias)  # as the C kernel takes them, once
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not self.c_kernel:
@@ -70,8 +77,8 @@ class Conv:
         _, hp, wp = x.shape
         h, w = hp - self.kernel + 1, wp - self.kernel + 1
         y = torch.empty(self.out, h, w)
-        _kernels.conv(x.data_ptr(), y.data_ptr(), self.packed.data_ptr(), self.packed_bias.data_ptr(),
-                      self.cin, self.out, self.kernel, h, w, self.group, torch.get_num_threads())
+        _kernels.conv(_array(x), _array(y), *self.arrays, self.cin, self.out, self.kernel, h, w, self.group,
+                      torch.get_num_threads())
         return y
 
 
@@ -85,8 +92,7 @@ def norm(layer: ConvNormReLU | None, y: torch.Tensor, mix: torch.Tensor, pad: in
     beta = (mix @ layer.norm.shift).float().contiguous() if layer is not None else None
     out = torch.empty(c, h * up + 2 * pad, w * up + 2 * pad)
     skip_buffer, skip_pad = skip if skip is not None else (None, 0)
-    _kernels.norm(y.data_ptr(), out.data_ptr(), gamma.data_ptr() if gamma is not None else 0,
-                  beta.data_ptr() if beta is not None else 0, skip_buffer.data_ptr() if skip_buffer is not None else 0,
+    _kernels.norm(_array(y), _array(out), _array(gamma), _array(beta), _array(skip_buffer),
                   c, h, w, up, pad, skip_pad, layer is not None and layer.relu,
                   layer.norm.norm.eps if layer is not None else 0.0, torch.get_num_threads())
     return out
@@ -98,7 +104,7 @@ class PlanarNet:
 
     def __init__(self, net: TransformNet):
         if _kernels is None:
-            raise RuntimeError("impasto._transform was not built")
+            raise RuntimeError("impasto.fast._transform was not built")
         self.net = net
         self.layers = [*net.down, *(layer for block in net.res for layer in (block.a, block.b)), *net.up]
         self.convs = {id(layer): Conv(layer.conv) for layer in self.layers}

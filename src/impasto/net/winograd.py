@@ -9,7 +9,7 @@ computes an m×m output tile ``Y`` of a 3×3 correlation from an α×α input ti
 turns the α² element-wise products into α² matrix products ``M_ξν = U_ξν V_ξν``. Two tile sizes:
 
 - F(6×6, 3×3), α = 8: 64 products per 36 outputs (1.78 per output, against 9 for the direct
-  convolution), the tile transforms in C (:mod:`impasto._winograd`, built with the package); used
+  convolution), the tile transforms in C (:mod:`impasto.net._winograd`, built with the package); used
   for fp32 on CPU wherever that module exists. Its matrices are those of the interpolation points
   0, ±1, ±2, ±1/2, ∞ (the Toom-Cook construction of the paper's section 4, as NNPACK uses them);
   fp32 error measured about 2e-6 relative on VGG-19's layers (tests: ≤ 1e-4).
@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-try:  # the tile transforms in C, built with the package where a C compiler was found (pyproject.toml)
+try:  # the tile transforms in C, built with the package where a C compiler was found (setup.py)
     from . import _winograd as _kernels
 except ImportError:  # pragma: no cover - depends on the installation
     _kernels = None
@@ -94,7 +94,7 @@ FUSED_MAX_WEIGHTS = 128 * 256
 
 
 def c_transforms() -> bool:
-    """Whether the C tile transforms (:mod:`impasto._winograd`) were built and are used for fp32 on CPU."""
+    """Whether the C tile transforms (:mod:`impasto.net._winograd`) were built and are used for fp32 on CPU."""
     return _kernels is not None
 
 
@@ -193,7 +193,7 @@ def winograd_conv2d(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None 
 
     Returns ``(B, Cout, H, W)`` in channels-last memory format. Any ``H, W ≥ 1``: the input is
     zero-padded to whole output tiles and the output cropped back. The tile transforms of F(6×6, 3×3)
-    run in C (:mod:`impasto._winograd`) for float32 on CPU where it was built, else as the GEMMs below;
+    run in C (:mod:`impasto.net._winograd`) for float32 on CPU where it was built, else as the GEMMs below;
     given ``packed`` (:func:`pack_weight` of ``u``) there, transforms and products run fused in C.
     The mask and the ReLU are applied inside the C transforms, as the tiles are read and written.
     """
@@ -213,8 +213,10 @@ def _nhwc(x: torch.Tensor | None) -> torch.Tensor | None:
     return x.permute(0, 2, 3, 1).contiguous() if x is not None else None
 
 
-def _address(x: torch.Tensor | None) -> int:
-    return x.data_ptr() if x is not None else 0
+def _array(x: torch.Tensor | None):
+    """A CPU tensor's memory as the C kernels take it, a NumPy view (they check its dtype, layout and size
+    against the dimensions passed); None stays None."""
+    return None if x is None else (x.detach() if x.requires_grad else x).numpy()
 
 
 def _conv_fused(x: torch.Tensor, packed: torch.Tensor, cout: int, bias: torch.Tensor | None = None,
@@ -224,7 +226,7 @@ def _conv_fused(x: torch.Tensor, packed: torch.Tensor, cout: int, bias: torch.Te
     x, mask = _nhwc(x), _nhwc(mask)
     out = torch.empty((batch, height, width, cout), dtype=x.dtype, device=x.device)
     b = bias.to(x.dtype).contiguous() if bias is not None else None
-    _kernels.fused_conv(x.data_ptr(), out.data_ptr(), packed.data_ptr(), _address(b), _address(mask),
+    _kernels.fused_conv(_array(x), _array(out), _array(packed), _array(b), _array(mask),
                         batch, height, width, cin, cout, torch.get_num_threads(), relu)
     return out.permute(0, 3, 1, 2)
 
@@ -238,12 +240,12 @@ def _conv_c(x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None, 
     threads = torch.get_num_threads()
     x, mask = _nhwc(x), _nhwc(mask)
     v = _buffer("b", points * tiles * cin, x.dtype, x.device).view(points, tiles, cin)
-    _kernels.input_transform(x.data_ptr(), v.data_ptr(), _address(mask), batch, height, width, cin, threads)
+    _kernels.input_transform(_array(x), _array(v), _array(mask), batch, height, width, cin, threads)
     m = _buffer("a", points * tiles * cout, x.dtype, x.device).view(points, tiles, cout)
     torch.bmm(v, u, out=m)  # M_ξν = V_ξν U_ξν (Lavin & Gray section 4), summing over channels
     out = torch.empty((batch, height, width, cout), dtype=x.dtype, device=x.device)
     b = bias.to(x.dtype).contiguous() if bias is not None else None
-    _kernels.output_transform(m.data_ptr(), out.data_ptr(), _address(b), batch, height, width, cout, threads, relu)
+    _kernels.output_transform(_array(m), _array(out), _array(b), batch, height, width, cout, threads, relu)
     return out.permute(0, 3, 1, 2)
 
 

@@ -13,13 +13,14 @@
  *
  * The same operations in the same order as the NumPy code it replaces (impasto.video.flow, kept as the
  * fallback where this did not build), in double precision and without fused multiply-adds
- * (-ffp-contract=off in pyproject.toml): the same values bit for bit, in one pass over the pixels
- * instead of some ninety NumPy calls (the fast mode's flow guide at 96 px: 1.8 -> ~0.1 ms).
+ * (-ffp-contract=off in setup.py): the same values bit for bit, in one pass over the pixels
+ * instead of some ninety NumPy calls (the fast mode's flow guide at 96 px: 1.8 -> ~0.1 ms). The arrays
+ * come as buffers (NumPy arrays), each checked against the dimensions given (_kernels.h).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
-#include <stdlib.h>
+#include "_kernels.h"
 
 /* i mirrored into 0 ... n - 1 with the edge repeated (NumPy's pad mode "symmetric"). */
 static long mirror(long i, long n) {
@@ -75,20 +76,35 @@ static double check(const double *bw, const double *fw, long h, long w, long y, 
 }
 
 static PyObject *py_reliability(PyObject *self, PyObject *args) {
-    unsigned long long bw_ptr, fw_ptr, out_ptr, taps_ptr;
+    const char *call = "reliability";
+    PyObject *bw_obj, *fw_obj, *out_obj, *taps_obj;
     long long h, w, radius;
     Constants k;
     int blur;
-    if (!PyArg_ParseTuple(args, "KKKLLKLddddp", &bw_ptr, &fw_ptr, &out_ptr, &h, &w, &taps_ptr, &radius, &k.dis_rel,
+    if (!PyArg_ParseTuple(args, "OOOLLOLddddp", &bw_obj, &fw_obj, &out_obj, &h, &w, &taps_obj, &radius, &k.dis_rel,
                           &k.dis_abs, &k.edge_rel, &k.edge_abs, &blur))
         return NULL;
-    const double *bw = (const double *)(uintptr_t)bw_ptr, *fw = (const double *)(uintptr_t)fw_ptr;
-    const double *taps = (const double *)(uintptr_t)taps_ptr;
-    float *out = (float *)(uintptr_t)out_ptr;
+    const Py_ssize_t pixels = count_of(call, 2, h, w);
+    if (pixels < 0 || count_of(call, 1, radius) < 0) return NULL;
+    if (h < 1 || w < 1) {
+        PyErr_SetString(PyExc_ValueError, "reliability: the flows must have at least one pixel");
+        return NULL;
+    }
+    Py_buffer b[4] = {{0}};  /* backward, forward, out, taps */
+    if (get_buffer(call, "backward", bw_obj, 'd', 2 * pixels, 0, &b[0]) < 0 ||
+        get_buffer(call, "forward", fw_obj, 'd', 2 * pixels, 0, &b[1]) < 0 ||
+        get_buffer(call, "out", out_obj, 'f', pixels, BUF_OUT, &b[2]) < 0 ||
+        get_buffer(call, "taps", taps_obj, 'd', 2 * radius + 1, 0, &b[3]) < 0) {
+        release_buffers(b, 4);
+        return NULL;
+    }
+    const double *bw = b[0].buf, *fw = b[1].buf, *taps = b[3].buf;
+    float *out = b[2].buf;
     double *c = malloc(sizeof(double) * (size_t)(h * w * (blur ? 2 : 1)));
     long *at = malloc(sizeof(long) * (size_t)(w + h + 4 * radius + 2));  /* the blur's mirrored indices */
     if (!c || !at) {
         free(c), free(at);
+        release_buffers(b, 4);
         return PyErr_NoMemory();
     }
     long *at_x = at + radius, *at_y = at + w + 3 * radius + 1;
@@ -116,13 +132,15 @@ static PyObject *py_reliability(PyObject *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     free(c), free(at);
+    release_buffers(b, 4);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"reliability", py_reliability, METH_VARARGS,
-     "reliability(backward_ptr, forward_ptr, out_ptr, H, W, taps_ptr, radius, dis_rel, dis_abs, edge_rel,\n"
-     "edge_abs, blur): the reliability (H, W) float32 of two (H, W, 2) float64 flows (Ruder et al. 2016)"},
+     "reliability(backward, forward, out, H, W, taps, radius, dis_rel, dis_abs, edge_rel, edge_abs, blur):\n"
+     "the reliability out (H, W) float32 of two (H, W, 2) float64 flows (Ruder et al. 2016), taps (2 radius + 1)\n"
+     "float64; C-contiguous arrays"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_flow", "The reliability of an optical flow", -1,

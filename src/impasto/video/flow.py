@@ -58,7 +58,7 @@ import numpy as np
 
 from ..errors import ImpastoError
 
-try:  # the reliability in C, built with the package where a C compiler was found (pyproject.toml)
+try:  # the reliability in C, built with the package where a C compiler was found (setup.py)
     from . import _flow as _kernels
 except ImportError:  # pragma: no cover - depends on the installation
     _kernels = None
@@ -83,7 +83,7 @@ def _gaussian_taps(sigma: float = BLUR_SIGMA, precision: float = BLUR_PRECISION)
 # ---------------------------------------------------------------- optical flow
 
 def require_opencv():
-    """The OpenCV module, or one line saying how to install it (as frames.require_av)."""
+    """The OpenCV module, or one line saying how to install it (as read.require_av)."""
     try:
         import cv2
     except ImportError:
@@ -240,7 +240,7 @@ def reliability(backward: np.ndarray, forward: np.ndarray, *, blur: bool = True)
     frame_{t-1})`` (ŵ) and ``forward = flow(frame_{t-1}, frame_t)`` (w): Ruder et al. section 3.2
     as their ``consistencyChecker`` computes it (see the module docstring). ``blur=False`` gives the
     binary mask before the blur (1 reliable, 0 not), as Lai et al.'s E_warp uses it. In C
-    (:mod:`impasto._flow`) where it was built, else :func:`_reliability_numpy`: the same values."""
+    (:mod:`impasto.video._flow`) where it was built, else :func:`_reliability_numpy`: the same values."""
     shapes = np.shape(backward), np.shape(forward)
     if len(shapes[0]) != 3 or shapes[0][2] != 2 or shapes[1] != shapes[0]:
         raise ValueError(f"want two (H, W, 2) flows of one size, got {shapes[0]} and {shapes[1]}")
@@ -249,7 +249,7 @@ def reliability(backward: np.ndarray, forward: np.ndarray, *, blur: bool = True)
     bw, fw = (np.ascontiguousarray(f, dtype=np.float64) for f in (backward, forward))
     h, w = bw.shape[:2]
     out, taps = np.empty((h, w), dtype=np.float32), np.ascontiguousarray(_gaussian_taps())
-    _kernels.reliability(bw.ctypes.data, fw.ctypes.data, out.ctypes.data, h, w, taps.ctypes.data, len(taps) // 2,
+    _kernels.reliability(bw, fw, out, h, w, taps, len(taps) // 2,
                          DISOCCLUSION_REL, DISOCCLUSION_ABS, BOUNDARY_REL, BOUNDARY_ABS, blur)
     return out
 

@@ -1,0 +1,28 @@
+"""The C kernels, built with the package; the rest of the project's metadata is in pyproject.toml.
+
+Each is optional: where one does not compile (no C compiler, no Python headers) the install goes on
+and its Python user runs its PyTorch or NumPy form instead. All three include src/impasto/_kernels.h
+(buffer checks, SIMD helpers, the thread split).
+"""
+
+from setuptools import Extension, setup
+
+HEADER = "src/impasto/_kernels.h"
+
+
+def kernel(name: str, source: str, flags: list[str]) -> Extension:
+    return Extension(name, [source], include_dirs=["src/impasto"], depends=[HEADER], extra_compile_args=flags,
+                     optional=True)
+
+
+setup(ext_modules=[
+    # The Winograd F(6x6, 3x3) tile transforms and fused convolution (impasto.net.winograd uses its
+    # PyTorch form where this did not build).
+    kernel("impasto.net._winograd", "src/impasto/net/_winograd.c", ["-O3", "-fno-math-errno"]),
+    # The fast networks' pass on planar float32 images (impasto.fast.planar; PyTorch's modules where
+    # this did not build).
+    kernel("impasto.fast._transform", "src/impasto/fast/_transform.c", ["-O3", "-fno-math-errno"]),
+    # The reliability of an optical flow (impasto.video.flow; its NumPy form where this did not build).
+    # No fused multiply-adds: the same values as the NumPy form, bit for bit.
+    kernel("impasto.video._flow", "src/impasto/video/_flow.c", ["-O2", "-fno-math-errno", "-ffp-contract=off"]),
+])
