@@ -1,15 +1,15 @@
-"""End to end on 64 px images with the real VGG-19 weights."""
+"""Tests of impasto.gatys.run: transfer end to end on 32 and 64 px images with the real VGG-19 weights."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, _mask, style_distance
 from impasto import Cancel, ImpastoError, Interrupted, TransferConfig, transfer
-from impasto.image.imageio import fit_long_side
-from impasto.gatys.inputs import scale_sides, split_iterations
-from impasto.gatys.objective import content_weight_scale
-from impasto.loss.terms import pixels
+from impasto.image import color, imageio, masks
+from impasto.image.imageio import pil_to_tensor, resize_to_tensor
+from impasto.loss import guided, losses
+
 
 FAST = dict(size=64, precision="fp32", device="cpu")
 
@@ -152,39 +152,12 @@ def test_callback_gets_images_on_request(small_images, vgg):
     assert set(events[0].losses) >= {"content", "style", "total"}
 
 
-def test_coarse_to_fine_plan():
-    assert scale_sides(TransferConfig(size=512, scales=3)) == [128, 256, 512]
-    assert scale_sides(TransferConfig(size=512, scales=(200, 512))) == [200, 512]
-    assert split_iterations(100, [128, 256, 512]) == [57, 28, 15]   # 4:2:1
-    assert scale_sides(TransferConfig(size=512, scales=0, scale_step=2 ** 0.5)) == [128, 181, 256, 362, 512]
-    assert scale_sides(TransferConfig(size=1024, scales=3, scale_step=2 ** 0.5)) == [512, 724, 1024]
-    assert scale_sides(TransferConfig(size=512)) == [512]  # the default: one scale
-    assert scale_sides(TransferConfig(size=512, scales=0)) == [128, 256, 512]  # auto coarse-to-fine
-    assert scale_sides(TransferConfig(size=200)) == [200]
-    assert scale_sides(TransferConfig(size=1024, scales=1)) == [1024]
-    with pytest.raises(ImpastoError):
-        scale_sides(TransferConfig(size=512, scales=(300, 200, 512)))
-
-
 def test_bad_option_values(small_images, vgg):
     for bad in (dict(size=0), dict(style_layers=("relu9_9",)), dict(iterations=-1), dict(noise_ratio=2.0),
                 dict(init="no-such-file.png"), dict(style_layer_weights=(1.0,)), dict(normalization="sum"),
                 dict(convolution="fft"), dict(scale_step=1.0), dict(scale_step=float("nan"))):
         with pytest.raises(ImpastoError):
             _run(small_images, vgg, **bad)
-
-
-@pytest.mark.parametrize("normalization", ["per-position", "paper"])
-def test_every_scale_of_a_pyramid_weighs_content_as_the_full_size(normalization):
-    # scale factor × the scale's pixels = the pixels the content loss stands for, the same at every scale
-    photo = (640, 427)
-    config = TransferConfig(size=1024, scales=0, normalization=normalization)
-    stands_for = fit_long_side(photo, 512 if normalization == "per-position" else 1024)
-    for side in scale_sides(config):
-        size = fit_long_side(photo, side)
-        assert content_weight_scale(config, size, photo) * pixels(size) == pytest.approx(pixels(stands_for))
-    full = fit_long_side(photo, 1024)
-    assert content_weight_scale(config.replace(normalization="paper"), full, photo) == 1.0  # eq. 1 exactly
 
 
 def test_the_look_does_not_change_with_size(tmp_path, vgg):
@@ -208,3 +181,69 @@ def test_the_look_does_not_change_with_size(tmp_path, vgg):
     change = {n: balance(96, n) / balance(48, n) for n in ("per-position", "paper")}
     assert 0.7 < change["per-position"] < 1.45
     assert change["paper"] > 4 * change["per-position"]
+
+
+# ---------------------------------------------------------------- control: colour and regions, end to end (issue 5)
+
+def _run_at_32(small_images, vgg, styles, **changes):
+    """The runs of the control tests: 32 px from noise, the styles given as paths (or 'none')."""
+    config = TransferConfig(**{**FAST, "size": 32, "iterations": 20, "init": "noise", **changes})
+    return transfer(small_images["tubingen"], styles, config, network=vgg)
+
+
+def test_luminance_output_has_the_content_chrominance(small_images, vgg):
+    out = _run_at_32(small_images, vgg, [small_images["starry_night"]], color="luminance", iterations=5)
+    content = resize_to_tensor(Image.open(small_images["tubingen"]), size=out.size).double()
+    got = color.rgb_to_yiq(pil_to_tensor(out).double())
+    want = color.rgb_to_yiq(content)
+    assert (got[:, 1:] - want[:, 1:]).abs().max() < 1.5 / 255            # rounding to 8 bits only
+    assert (got[:, :1] - want[:, :1]).abs().mean() > 0.03                # the luminance is stylised
+
+
+def test_region_without_style_keeps_the_photo(small_images, vgg, tmp_path):
+    sky = _mask(tmp_path / "left.png", (20, 15), (0, 0, 0.5, 1))           # not the content's size
+    out = _run_at_32(small_images, vgg, [small_images["starry_night"], "none"], iterations=5,
+               masks=(str(sky), str(_mask(tmp_path / "right.png", (20, 15), (0.5, 0, 1, 1)))))
+    photo = resize_to_tensor(Image.open(small_images["tubingen"]), size=out.size)[0]
+    error = (pil_to_tensor(out)[0] - photo).abs()
+    assert error[:, :, 19:].mean() < 1 / 255          # the 'none' half, away from the soft edge
+    assert error[:, :, :13].mean() > 0.05             # the styled half is painted
+
+
+def test_each_region_is_closer_to_its_own_style(small_images, vgg, tmp_path):
+    a, b = small_images["starry_night"], small_images["kandinsky"]
+    left = _mask(tmp_path / "left.png", (48, 36), (0, 0, 0.5, 1))
+    right = _mask(tmp_path / "right.png", (48, 36), (0.5, 0, 1, 1))
+    out = _run_at_32(small_images, vgg, [a, b], masks=(str(left), str(right)))
+    layers = ["relu1_1", "relu2_1", "relu3_1"]
+    feats = vgg(pil_to_tensor(out), layers)
+    grams = {s: vgg(resize_to_tensor(Image.open(s), long_side=32), layers) for s in (a, b)}
+
+    def distance(mask_path, style):
+        mask = masks.mask_tensor(masks.load_mask(mask_path), out.size)
+        return sum(float((guided.guided_gram(feats[l], guided.layer_mask(mask, l))
+                          - losses.gram(grams[style][l], normalise=True)).pow(2).sum()) for l in layers)
+
+    assert distance(left, a) < distance(left, b)
+    assert distance(right, b) < distance(right, a)
+
+
+# ---------------------------------------------------------------- the −γ extension (seed 000)
+
+@pytest.mark.usefixtures("jobs_on_one_thread")  # as in the paper's tests: jobs on one thread
+def test_gamma_pushes_away_from_the_photos_style(vgg, small_images):
+    config = TransferConfig(size=32, iterations=20, init="noise", scales=1, precision="fp32")
+    photo = imageio.load_image(small_images["tubingen"], long_side=32)
+    distance = {}
+    for gamma in (0.0, 0.3 * config.beta):
+        out = transfer(small_images["tubingen"], small_images["starry_night"],
+                       config.replace(content_style_weight=gamma), network=vgg)
+        distance[gamma] = style_distance(vgg, imageio.pil_to_tensor(out), photo)
+    assert distance[0.3 * config.beta] > 1.2 * distance[0.0]
+
+
+@pytest.mark.usefixtures("jobs_on_one_thread")  # as in the paper's tests: jobs on one thread
+def test_gamma_must_stay_below_beta(small_images):
+    with pytest.raises(ImpastoError, match="content-style-weight"):
+        transfer(small_images["tubingen"], small_images["starry_night"],
+                 TransferConfig(size=32, iterations=1, content_style_weight=1000.0))

@@ -1,4 +1,4 @@
-"""Colour functions (impasto.color) against invariants and round trips in float64 (issue 5)."""
+"""Colour functions (impasto.image.color) against invariants and round trips in float64 (issue 5)."""
 
 import pytest
 import torch

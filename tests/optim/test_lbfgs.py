@@ -1,4 +1,4 @@
-"""impasto.lbfgs on small problems with known minimisers (no network: milliseconds)."""
+"""impasto.optim.lbfgs on small problems with known minimisers (no network: milliseconds)."""
 
 import torch
 

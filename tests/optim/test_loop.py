@@ -1,22 +1,4 @@
-"""impasto.optimize's loop driven on a toy objective (no network: the whole file runs in about a second).
-
-The objective is a small, somewhat ill-conditioned convex quadratic over a tensor shaped like an image,
-``f(x) = ½ Σ aᵢ (xᵢ − tᵢ)²`` with ``a`` in [1, 50] and a target ``t`` inside (0, 1), built like every job
-builds its settings (:func:`loop_settings` over a config). Covered:
-
-- plain L-BFGS minimises it, one evaluation per iteration (plus the start point), its first step moving
-  the steepest pixel by ``FIRST_MOVE`` grey levels;
-- searched L-BFGS (``line_search``) lengthens that first step exactly as often as the slope along it
-  says, lands lower than the plain step, and still converges;
-- Adam survives one non-finite step by restarting from the best image with a fresh optimiser state, and
-  gives up with :class:`DivergedError` after ``MAX_RESTARTS`` restarts; L-BFGS gives up at once when the
-  start image is not finite, and steps back from a single NaN trial point without restarting;
-- the early-stop window: a loss that has gone flat stops the run exactly ``EARLY_STOP_WINDOW``
-  iterations after its last improvement, and ``early_stop=0`` runs the whole budget;
-- the cancel token (set from the report callback, or from another thread) stops the run within one
-  iteration, raising :class:`Interrupted` whose ``partial`` is the best image the loop evaluated;
-- clamping keeps every evaluated image in [0, 1] and ends on the clamped target (projected L-BFGS).
-"""
+"""Tests of impasto.optim.loop: L-BFGS and Adam driven on a toy quadratic, restarts, early stop, cancel, clamping."""
 
 import math
 import threading
@@ -28,7 +10,6 @@ import torch
 
 from impasto.errors import DivergedError
 from impasto.job import Cancel, Interrupted
-from impasto.optim.pyramid import GAIN, LaplacianImage, auto_levels
 from impasto.optim.loop import EARLY_STOP_WINDOW, FIRST_MOVE, MAX_RESTARTS, PIXEL_SCALE, Loop, LoopSettings, loop_settings, run_loop
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -389,26 +370,6 @@ def test_clamping_keeps_the_image_in_the_box_and_finds_the_box_minimum(optimizer
 
 
 # ---------------------------------------------------------------------------------------------- Laplacian pyramid
-
-@pytest.mark.parametrize("shape", [(1, 3, 4, 5), (1, 3, 37, 50), (1, 1, 16, 16)])
-def test_laplacian_start_composes_to_the_image_exactly(shape):
-    image = torch.rand(shape, generator=torch.Generator().manual_seed(1)) * PIXEL_SCALE
-    pyramid = LaplacianImage(image.shape, 4)
-    assert torch.equal(pyramid.compose(pyramid.start(image)), image)
-    assert pyramid.shapes[1] == ((shape[2] + 1) // 2, (shape[3] + 1) // 2)
-
-
-def test_laplacian_coarse_level_moves_whole_regions():
-    """A unit on the coarsest level moves every pixel under it, by gain^k (the preconditioning)."""
-    pyramid = LaplacianImage((1, 1, 8, 8), 4)
-    v = torch.zeros(sum(pyramid.sizes))
-    v[-1] = 1.0  # the single 1x1 pixel of level 3
-    assert torch.allclose(pyramid.compose(v), torch.full((1, 1, 8, 8), GAIN ** 3))
-
-
-def test_auto_levels_halve_down_to_64_px():
-    assert [auto_levels(s) for s in (32, 64, 127, 128, 512, 1024, 2048)] == [1, 1, 1, 2, 4, 5, 6]
-
 
 def test_lbfgs_over_the_pyramid_minimises_the_quadratic_and_stays_in_range():
     a, t, _ = clamped_problem()

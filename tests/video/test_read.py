@@ -1,5 +1,4 @@
-"""impasto.video.read and .write: clips in and out (PyAV for videos, Pillow for GIF/WebP, folders of frames),
-the part asked for with start/duration, the sound alongside, and every bad input as one line."""
+"""Tests of impasto.video.read: clips in (videos, GIF/WebP, folders of frames), start and duration, bad input as one line."""
 
 from __future__ import annotations
 
@@ -12,66 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import RATE, _still, mean_error, pattern
+from conftest import stereo_tones as tones
 from impasto.errors import ImpastoError
-from impasto.video import write as vw
 from impasto.video.read import Audio, probe_clip, read_clip
-from impasto.video.write import check_video_output, write_clip
+from impasto.video.write import write_clip
 
 av = pytest.importorskip("av")
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
-
-RATE = 48_000
-
-
-def pattern(n: int, w: int, h: int) -> list[np.ndarray]:
-    """Smooth colour waves drifting at different speeds and a white square moving 2 px a frame:
-    every frame differs from the one before (GIF/WebP would fold identical frames)."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    out = []
-    for i in range(n):
-        r = 128 + 90 * np.sin(xx / 7 + 0.5 * i)
-        g = 128 + 90 * np.cos(yy / 5 - 0.3 * i)
-        b = 128 + 80 * np.sin((xx + yy) / 9 + 0.2 * i)
-        frame = np.stack([r, g, b], -1)
-        x0 = (2 * i) % max(1, w - 6)
-        frame[2:8, x0:x0 + 6] = 255
-        out.append(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
-    return out
-
-
-def tones(seconds: float, rate: int = RATE) -> np.ndarray:
-    """Stereo: 440 Hz on the left, a 300 -> 900 Hz sweep on the right, faded in and out."""
-    t = np.arange(int(round(seconds * rate))) / rate
-    fade = np.minimum(1, t / 0.05) * np.minimum(1, (seconds - t) / 0.05)
-    left = 0.4 * np.sin(2 * np.pi * 440 * t)
-    right = 0.3 * np.sin(2 * np.pi * (300 * t + 300 * t * t / seconds))
-    return (np.stack([left, right]) * fade).astype(np.float32)
-
-
-def mean_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
-
-
-def best_lag(a: np.ndarray, b: np.ndarray, reach: int = 2048) -> tuple[int, float]:
-    """The shift of ``b`` against ``a`` (samples) with the highest normalised correlation, and that value."""
-    best = (0, -1.0)
-    n = min(len(a), len(b)) - 2 * reach
-    x = a[reach:reach + n]
-    for lag in range(-reach, reach + 1, 1):
-        y = b[reach + lag:reach + lag + n]
-        c = float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-12))
-        if c > best[1]:
-            best = (lag, c)
-    return best
-
-
-@pytest.fixture(scope="module")
-def clip_mp4(tmp_path_factory) -> Path:
-    """12 frames, 25 fps, 32x24, with 0.48 s of stereo sound."""
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    write_clip(pattern(12, 32, 24), Fraction(25), Audio(tones(0.48), RATE), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,86 +30,7 @@ def long_mp4(tmp_path_factory) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- round trips
-
-@pytest.mark.parametrize("w, h, fps, suffix", [(33, 21, Fraction(25), ".mp4"), (32, 24, Fraction(30000, 1001), ".mov"),
-                                               (32, 24, Fraction(25), ".webm")])
-def test_video_round_trip_keeps_frames_rate_size_and_sound(tmp_path, w, h, fps, suffix):
-    if suffix not in vw.WRITABLE_SUFFIXES:
-        pytest.skip("this FFmpeg build has no VP9/Opus encoder")
-    frames = pattern(12, w, h)
-    seconds = 12 / fps
-    sound = tones(float(seconds))
-    path = tmp_path / f"out{suffix}"
-    assert write_clip(frames, fps, Audio(sound, RATE), path) == path
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
-
-    clip = read_clip(path)
-    assert len(clip.frames) == 12
-    assert clip.fps == fps and isinstance(clip.fps, Fraction)
-    assert all(f.shape == (h, w, 3) and f.dtype == np.uint8 for f in clip.frames)
-    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 6
-    assert clip.source == str(path)
-
-    with av.open(str(path)) as c:  # odd sides are kept exactly as 4:4:4, even ones as 4:2:0
-        assert c.streams.video[0].codec_context.pix_fmt == ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p")
-
-    audio = clip.audio
-    assert audio is not None and audio.samples.dtype == np.float32
-    assert audio.samples.shape[0] == 2
-    expected_rate = RATE
-    assert audio.rate == expected_rate
-    # exactly the span of the frames (the encoder pads to whole 1024-sample AAC / 960 Opus frames)
-    assert audio.samples.shape[1] == round(seconds * audio.rate)
-    for channel in range(2):
-        lag, corr = best_lag(sound[channel], audio.samples[channel], reach=300)
-        assert abs(lag) <= 2 and corr > 0.95, (channel, lag, corr)
-
-
-def test_audio_at_another_rate_and_mono(tmp_path):
-    frames = pattern(10, 16, 16)
-    sound = tones(0.4, 22_050)[:1]
-    path = tmp_path / "mono.mkv"
-    write_clip(frames, 25, Audio(sound, 22_050), path)
-    clip = read_clip(path)
-    assert clip.audio.rate == 22_050 and clip.audio.samples.shape == (1, round(0.4 * 22_050))
-    lag, corr = best_lag(sound[0], clip.audio.samples[0], reach=200)
-    assert abs(lag) <= 2 and corr > 0.95
-
-
-def test_clip_without_sound(tmp_path):
-    path = tmp_path / "silent.mp4"
-    write_clip(pattern(5, 20, 12), 12, None, path)
-    clip = read_clip(path)
-    assert clip.audio is None and len(clip.frames) == 5 and clip.fps == 12
-
-
-def test_gif_out_and_in(tmp_path):
-    frames = pattern(12, 33, 21)
-    path = write_clip(frames, Fraction(25), Audio(tones(0.48), RATE), tmp_path / "out.gif")
-    with Image.open(path) as im:
-        assert im.n_frames == 12 and im.info.get("loop") == 0
-        durations = []
-        for i in range(im.n_frames):
-            im.seek(i)
-            durations.append(im.info["duration"])
-    assert durations == [40] * 12
-    clip = read_clip(path)
-    assert len(clip.frames) == 12 and clip.fps == 25 and clip.audio is None
-    assert clip.frames[0].shape == (21, 33, 3)
-    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 12
-
-
-def test_gif_at_30_fps_keeps_the_mean_rate(tmp_path):
-    path = write_clip(pattern(12, 16, 16), 30, None, tmp_path / "out.gif")
-    with Image.open(path) as im:
-        durations = []
-        for i in range(im.n_frames):
-            im.seek(i)
-            durations.append(im.info["duration"])
-    assert set(durations) <= {30, 40} and sum(durations) == 400
-    assert read_clip(path).fps == 30
-
+# ---------------------------------------------------------------- frames in
 
 def test_gif_in_with_uneven_durations(tmp_path):
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
@@ -176,36 +45,6 @@ def test_gif_in_with_uneven_durations(tmp_path):
     assert read_clip(path).fps == 10
 
 
-def test_webp_out(tmp_path):
-    frames = pattern(12, 33, 21)
-    path = write_clip(frames, 25, None, tmp_path / "out.webp")
-    with Image.open(path) as im:
-        assert im.n_frames == 12 and im.info.get("loop") == 0
-        durations = []
-        for i in range(im.n_frames):
-            im.seek(i)
-            im.load()  # Pillow reads a WebP frame's duration with its pixels
-            durations.append(im.info["duration"])
-    assert durations == [40] * 12
-    clip = read_clip(path)
-    assert len(clip.frames) == 12 and clip.fps == 25 and clip.frames[0].shape == (21, 33, 3)
-    assert max(mean_error(a, b) for a, b in zip(frames, clip.frames)) < 8
-
-
-def test_folder_out_and_in(tmp_path):
-    frames = pattern(12, 33, 21)
-    out = tmp_path / "frames"
-    assert write_clip(frames, 25, Audio(tones(0.48), RATE), out) == out
-    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(1, 13)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no temporary folder left
-    clip = read_clip(out, folder_fps=12.5)
-    assert clip.fps == Fraction(25, 2) and clip.audio is None
-    assert all(np.array_equal(a, b) for a, b in zip(frames, clip.frames))
-    # written again into the same folder with fewer frames: the old extra frames go
-    write_clip(frames[:5], 25, None, out)
-    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(1, 6)]
-
-
 def test_folder_in_is_sorted_by_number(tmp_path):
     colours = {1: (10, 0, 0), 2: (20, 0, 0), 10: (100, 0, 0), 9: (90, 0, 0)}
     for number, colour in colours.items():
@@ -214,6 +53,28 @@ def test_folder_in_is_sorted_by_number(tmp_path):
     clip = read_clip(tmp_path)
     assert [int(f[0, 0, 0]) for f in clip.frames] == [10, 20, 90, 100]
     assert clip.fps == 25
+
+
+def test_rotated_phone_video_is_read_upright(tmp_path):
+    frame = np.zeros((16, 32, 3), np.uint8)
+    frame[:8, :8] = 255  # a white corner at the top left of the stored picture
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        if not hasattr(stream, "set_display_rotation"):
+            pytest.skip("PyAV too old to tag a rotation")
+        stream.codec_context.width, stream.codec_context.height = 32, 16
+        stream.set_display_rotation(90)  # shown turned 90° counter-clockwise
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts = i
+            out.mux(stream.encode(f))
+        out.mux(stream.encode(None))
+    clip = read_clip(path)
+    upright = clip.frames[0]
+    assert upright.shape == (32, 16, 3)
+    # turned counter-clockwise, the top-left corner is at the bottom left
+    assert upright[-8:, :8].mean() > 200 and upright[:8, :8].mean() < 50
 
 
 # ---------------------------------------------------------------- start and duration
@@ -370,84 +231,6 @@ def test_pyav_missing_is_one_line(monkeypatch, tmp_path, clip_mp4):
     assert len(read_clip(write_clip(pattern(2, 8, 8), 25, None, tmp_path / "x.gif")).frames) == 2
 
 
-def test_bad_frames_to_write(tmp_path):
-    with pytest.raises(ImpastoError, match="no frames"):
-        write_clip([], 25, None, tmp_path / "a.mp4")
-    with pytest.raises(ImpastoError, match="uint8"):
-        write_clip([np.zeros((8, 8, 3), np.float32)], 25, None, tmp_path / "a.mp4")
-    with pytest.raises(ImpastoError, match="one size"):
-        write_clip([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)], 25, None, tmp_path / "a.mp4")
-    with pytest.raises(ImpastoError, match="frame rate"):
-        write_clip(pattern(2, 8, 8), math.nan, None, tmp_path / "a.mp4")
-    with pytest.raises(ImpastoError, match="NaN"):
-        write_clip(pattern(2, 8, 8), 25, Audio(np.full((2, 100), np.nan, np.float32), RATE), tmp_path / "a.mp4")
-    assert not list(tmp_path.iterdir())
-
-
-# ---------------------------------------------------------------- output paths
-
-def test_check_video_output(tmp_path, clip_mp4):
-    assert check_video_output(tmp_path / "out.mp4", [clip_mp4]) == tmp_path / "out.mp4"
-    assert check_video_output(tmp_path / "new_folder") == tmp_path / "new_folder"
-    with pytest.raises(ImpastoError, match="is also an input") as err:
-        check_video_output(clip_mp4, [clip_mp4])
-    assert str(clip_mp4) in str(err.value)
-    for name in ("out.avi", "out.txt", "out.png"):
-        with pytest.raises(ImpastoError, match="must end in .mp4") as err:
-            check_video_output(tmp_path / name)
-        assert name in str(err.value)
-    folder = write_clip(pattern(2, 8, 8), 25, None, tmp_path / "frames")
-    assert check_video_output(folder) == folder  # a folder of frames only: written over
-    with pytest.raises(ImpastoError, match="is also an input"):
-        check_video_output(folder, [folder])
-    (folder / "keep.txt").write_text("mine")
-    with pytest.raises(ImpastoError, match="holds other files"):
-        check_video_output(folder)
-    (tmp_path / "plain").write_text("a file")
-    with pytest.raises(ImpastoError, match="is a file"):
-        check_video_output(tmp_path / "plain")
-    with pytest.raises(ImpastoError, match="does not exist"):
-        check_video_output(tmp_path / "no" / "out.mp4")
-
-
-def test_rotated_phone_video_is_read_upright(tmp_path):
-    frame = np.zeros((16, 32, 3), np.uint8)
-    frame[:8, :8] = 255  # a white corner at the top left of the stored picture
-    path = tmp_path / "phone.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        if not hasattr(stream, "set_display_rotation"):
-            pytest.skip("PyAV too old to tag a rotation")
-        stream.codec_context.width, stream.codec_context.height = 32, 16
-        stream.set_display_rotation(90)  # shown turned 90° counter-clockwise
-        for i in range(2):
-            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            f.pts = i
-            out.mux(stream.encode(f))
-        out.mux(stream.encode(None))
-    clip = read_clip(path)
-    upright = clip.frames[0]
-    assert upright.shape == (32, 16, 3)
-    # turned counter-clockwise, the top-left corner is at the bottom left
-    assert upright[-8:, :8].mean() > 200 and upright[:8, :8].mean() < 50
-
-
-def test_the_same_frames_encode_to_the_same_bytes(tmp_path):
-    """H.264 with x264's cpu-independent: without it, encoding the same frames again in one process
-    (with decoding in between) gave other bytes now and then, and other pixels once decoded."""
-    from conftest import EXAMPLES
-
-    clip = read_clip(EXAMPLES / "clip.mp4", 0.0, 1.0)  # 25 frames at 320x240 (at 96x72 it did not show)
-    frames = clip.frames
-    encoded = set()
-    for k in range(6):
-        path = tmp_path / f"{k}.mp4"
-        write_clip(frames, clip.fps, clip.audio, path)
-        encoded.add(path.read_bytes())
-        read_clip(path)
-    assert len(encoded) == 1
-
-
 # ---------------------------------------------------------------- one set of checks: read_clip and probe_clip
 
 def _mp4_with_sound(tmp_path: Path) -> Path:
@@ -471,13 +254,6 @@ def _unknown_audio(tmp_path: Path) -> Path:
     assert data.count(b"A_AAC") == 1
     path.write_bytes(data.replace(b"A_AAC", b"A_QUX"))
     return path
-
-
-def _still(fmt: str, suffix: str):
-    def make(tmp_path: Path) -> Path:
-        Image.fromarray(pattern(1, 16, 12)[0]).save(tmp_path / f"still{suffix}", fmt)
-        return tmp_path / f"still{suffix}"
-    return make
 
 
 CLIPS = {
@@ -518,18 +294,6 @@ def test_reading_and_probing_a_clip_accept_and_refuse_the_same_clips(tmp_path, c
     else:
         assert outcomes[0].startswith("NAME") and refusal in outcomes[0] and "\n" not in outcomes[0]
         assert str(tmp_path) not in outcomes[0]
-
-
-def test_the_command_line_refuses_a_gif_of_one_frame_as_a_clip(tmp_path, capsys):
-    from impasto.cli.main import main
-
-    still = _still("GIF", ".gif")(tmp_path)
-    out = tmp_path / "out.mp4"
-    assert main(["video", str(still), "--model", "starry_night", "-o", str(out), "--device", "cpu"]) == 2
-    err = capsys.readouterr().err
-    assert err == (f"impasto: error: {still}: a GIF of one frame is a still image, not a clip (a video, an "
-                   f"animated GIF, WebP or PNG, or a folder of numbered frames)\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.gif"]
 
 
 def test_probing_keeps_the_first_frame_and_stops_at_the_limits(tmp_path):
