@@ -422,6 +422,11 @@ class TrainConfig:
     checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)", low=1)
     preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none", low=0)
     preview: str | None = _opt(None, "photo for the previews (default: the first training photo)")
+    val_data: str | None = _opt(None, "folder of validation photos (never trained on): their content and style "
+                                "losses every --val-every steps, printed and kept with the checkpoint")
+    val_every: int = _opt(500, "steps between validation passes (with --val-data)", low=1)
+    val_side: int = _opt(256, "long side in pixels of the validation photos (whole photos, not crops)", low=16,
+                         high=MAX_SIDE)
     seed: int = _opt(0, "random seed of the initial weights and of the crops", low=0, high=MAX_SEED)
     weights: str | None = _shared("weights")
     precision: str = _shared("precision")

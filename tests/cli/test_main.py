@@ -1,4 +1,5 @@
-"""The command line: a good run, every kind of bad input, Ctrl-C."""
+"""Tests of impasto.cli.main, the ``impasto`` command line run as a subprocess: a good run, every kind of
+bad input, Ctrl-C, and --help listing every option of the config."""
 
 import signal
 import subprocess

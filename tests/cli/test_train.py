@@ -2,6 +2,7 @@
 
 import os
 
+import pytest
 import torch
 from PIL import Image
 
@@ -72,3 +73,22 @@ def test_ctrl_c_keeps_the_model_and_a_checkpoint(photos, style, tmp_path):
     steps = load_model(out).meta["steps"]
     state = torch.load(checkpoint_path(out), weights_only=True)
     assert steps >= 2 and state["step"] == steps  # model and checkpoint from the same, latest step
+
+
+def test_train_prints_and_keeps_its_validation_curve(photos, style, tmp_path):
+    import json
+    import shutil
+
+    val = tmp_path / "val"
+    val.mkdir()
+    shutil.copy(photos / "sub" / "p5.jpg", val / "p5.jpg")
+    model = tmp_path / "v.pt"
+    code, _, err = _train_cli(photos, style, model, "--val-data", val, "--val-every", 1, "--val-side", 32,
+                              "--progress", "json")
+    assert code == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    shown = [line["extra"] for line in lines if "extra" in line]
+    assert len(shown) == 2 and all(set(e) == {"val_content", "val_style", "val_total"} for e in shown)
+    curve = load_model(model).meta["validation"]
+    assert [p["step"] for p in curve] == [1, 2] and curve[-1]["total"] == pytest.approx(shown[-1]["val_total"])
+    assert f"validation loss {curve[-1]['total']:.4g} at step 2" in lines[-1]["message"]

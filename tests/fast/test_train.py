@@ -81,3 +81,49 @@ def test_ddp_two_processes_hold_identical_weights(photos, style, tmp_path):
         assert torch.equal(r0["after"][key], r1["after"][key]), key
     assert any(not torch.equal(r0["before"][k], r0["after"][k]) for k in r0["after"])
     assert (tmp_path / "ddp.pt").exists()  # rank 0 wrote the model
+
+
+# ---------------------------------------------------------------- the validation curve
+
+def _validation_photos(photos, tmp_path):
+    """Two photos of the fixture's folder, copied apart: validation photos are never trained on."""
+    import shutil
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    for source in sorted((photos / "sub").glob("*.jpg"))[:2]:
+        shutil.copy(source, folder / source.name)
+    return folder
+
+
+def test_validation_curve_is_measured_kept_and_resumed(photos, style, tmp_path):
+    val = _validation_photos(photos, tmp_path)
+    config = TINY.replace(steps=6, crop=48, val_data=str(val), val_every=2, val_side=40)
+    events = []
+    trainer = Trainer(config.replace(steps=4), [style], photos, tmp_path / "v.pt")
+    train(trainer, callback=events.append)
+    assert [p["step"] for p in trainer.curve] == [2, 4]
+    shown = [e for e in events if e.extra]
+    assert [e.done for e in shown] == [2 * 2, 4 * 2] and all(e.losses == {} for e in shown)  # no unit counted
+    assert set(shown[-1].extra) == {"val_content", "val_style", "val_total"}
+    # the figures are the mean loss of the network on the whole validation photos (eval mode, no gradient)
+    with torch.no_grad():
+        trainer.net.eval()
+        own = [trainer.losses(p, torch.tensor([0]), trainer.net)["total"] for p in trainer.validation.photos()]
+    assert shown[-1].extra["val_total"] == pytest.approx(float(sum(own) / len(own)), rel=1e-5)
+    assert load_model(tmp_path / "v.pt").meta["validation"] == trainer.curve
+    resumed = Trainer(config, [style], photos, tmp_path / "v.pt")
+    resumed.resume()
+    train(resumed)
+    assert [p["step"] for p in resumed.curve] == [2, 4, 6]
+    assert resumed.curve[:2] == trainer.curve
+    assert resumed.curve[-1]["total"] < resumed.curve[0]["total"]  # the network learns what it is shown
+
+
+def test_validation_photos_are_read_before_training(photos, style, tmp_path):
+    val = _validation_photos(photos, tmp_path)
+    (val / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(ImpastoError, match="broken.jpg"):
+        Trainer(TINY.replace(val_data=str(val)), [style], photos, tmp_path / "w.pt")
+    with pytest.raises(ImpastoError, match="no such folder"):
+        Trainer(TINY.replace(val_data=str(tmp_path / "none")), [style], photos, tmp_path / "w.pt")

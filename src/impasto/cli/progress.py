@@ -27,6 +27,7 @@ class ProgressBar:
 
     def __init__(self):
         self.bar = None
+        self.kept: dict[str, str] = {}  # figures that are no loss (a validation pass), shown until replaced
 
     def __call__(self, event: Progress) -> None:
         if self.bar is None:  # opened on the first event (input errors print no empty bar), at its count:
@@ -37,6 +38,8 @@ class ProgressBar:
         if event.stage:
             shown["at"] = event.stage
         shown.update({k: _fmt(v) for k, v in event.losses.items() if k != "total"})
+        self.kept.update({k: _fmt(v) for k, v in event.extra.items()})
+        shown.update(self.kept)
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(event.done - self.bar.n)
 

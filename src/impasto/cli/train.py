@@ -42,8 +42,10 @@ def cmd_train(args) -> int:
 
     def write(model) -> str:  # train() wrote the model and the checkpoint
         skipped = len(trainer.data.skipped)
+        last = trainer.curve[-1] if trainer.curve else None
         return (f"wrote {output} ({len(model.styles)} style(s), {trainer.step} steps, {trainer.seconds:.0f} s"
-                + (f"; skipped {skipped} unreadable file(s)" if skipped else "") + ")")
+                + (f"; skipped {skipped} unreadable file(s)" if skipped else "")
+                + (f"; validation loss {last['total']:.4g} at step {last['step']}" if last else "") + ")")
 
     def keep(saved) -> str:
         return (f"at step {saved.step}: model so far in {saved.model}, `--resume` continues from "

@@ -34,11 +34,12 @@ from ..loss.losses import total_variation
 from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
 from ..net.vgg import VGG19, check_layers
-from .data import PhotoBatches
+from .data import PhotoBatches, find_photos
 from .model import FastModel, save_model
 from .network import TransformNet
 
 CHECKPOINT_FORMAT = "impasto-fast-checkpoint/1"
+VALIDATION_PHOTOS = 64  # at most this many validation photos are read (the first in file order)
 PREVIEW_SIDE = 256
 
 
@@ -88,6 +89,8 @@ class Trainer:
         self.model = (DistributedDataParallel(self.net) if self.world > 1 else self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step, self.seconds = 0, 0.0
+        self.validation = Validation(config.val_data, config.val_side) if config.val_data else None
+        self.curve: list[dict[str, float]] = []   # one entry per validation pass: step and mean losses
 
     # ------------------------------------------------------------ loss (Johnson et al. eq. 5, 6)
 
@@ -107,11 +110,13 @@ class Trainer:
         first = (step * self.world + self.rank) * self.config.batch
         return torch.arange(first, first + self.config.batch) % len(self.style_names)
 
-    def losses(self, photos: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    def losses(self, photos: torch.Tensor, ids: torch.Tensor, network=None) -> dict[str, torch.Tensor]:
+        """Johnson et al.'s loss of the network (``network``, or the training replica) on ``photos``,
+        each in the style ``ids`` picks."""
         c = self.config
         mix = torch.nn.functional.one_hot(ids, len(self.style_names)).float().to(self.device)
         with (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()):
-            out = self.model(photos, mix)
+            out = (network or self.model)(photos, mix)
         feats = self.vgg(out, {c.content_layer, *c.style_layers})
         with torch.no_grad():
             target = self.vgg(photos, [c.content_layer])[c.content_layer]
@@ -139,13 +144,31 @@ class Trainer:
         self.step += 1
         return {k: float(v.detach()) for k, v in terms.items()}
 
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """The mean content, style and total loss over the validation photos, each in every style
+        (the network itself, not its DDP replica, in eval mode, no gradient); appended to :attr:`curve`
+        with the step."""
+        self.net.eval()
+        sums: dict[str, float] = {}
+        for photo in self.validation.photos():
+            for style in range(len(self.style_names)):
+                terms = self.losses(photo.to(self.device), torch.tensor([style]), self.net)
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+        self.net.train()
+        count = len(self.validation.files) * len(self.style_names)
+        point = {"step": self.step, **{key: value / count for key, value in sums.items()}}
+        self.curve.append(point)
+        return point
+
     # ------------------------------------------------------------ checkpoints, model, previews
 
     def checkpoint(self) -> dict:
         return {"format": CHECKPOINT_FORMAT, "step": self.step, "seconds": self.seconds,
                 "styles": self.style_names, "config": asdict(self.config),
                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "skipped": sorted(str(p) for p in self.data.skipped)}
+                "skipped": sorted(str(p) for p in self.data.skipped), "validation": self.curve}
 
     def save(self) -> None:
         """Checkpoint and model so far (rank 0 only), both written atomically."""
@@ -173,10 +196,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.seconds = state["step"], state["seconds"]
         self.data.skipped = {Path(p) for p in state["skipped"]}
+        self.curve = list(state.get("validation", []))
 
     def fast_model(self) -> FastModel:
         meta = {"steps": self.step, "seconds": round(self.seconds, 1), "world_size": self.world,
-                "skipped_files": len(self.data.skipped), "config": asdict(self.config)}
+                "skipped_files": len(self.data.skipped), "config": asdict(self.config), "validation": self.curve}
         return FastModel(self.net, self.style_names, meta)
 
     @torch.no_grad()
@@ -193,6 +217,18 @@ class Trainer:
     def preview_photo(self) -> torch.Tensor:
         photo = open_image(self.config.preview) if self.config.preview else self.data.first_photo()
         return resize_to_tensor(photo, long_side=PREVIEW_SIDE)
+
+
+class Validation:
+    """The validation photos: whole photos at ``side`` px (not crops), read before training starts (an
+    unreadable one is one clear line then, not an error hours later), never trained on."""
+
+    def __init__(self, folder: str | os.PathLike, side: int):
+        self.files = find_photos(folder)[:VALIDATION_PHOTOS]
+        self._photos = [resize_to_tensor(open_image(path), long_side=side) for path in self.files]
+
+    def photos(self) -> list[torch.Tensor]:
+        return self._photos
 
 
 def close_distributed() -> None:
@@ -263,6 +299,11 @@ def _one_step(trainer: Trainer, c: TrainConfig, per_step: int, photo, reporter: 
     losses = trainer.train_step()
     trainer.seconds += time.perf_counter() - start
     reporter(losses, f"step {trainer.step}/{c.steps}", units=per_step)
+    due = trainer.step % c.val_every == 0 or trainer.step == c.steps
+    if trainer.validation is not None and trainer.rank == 0 and due:
+        point = trainer.validate()  # a unit-less event: the curve's new point, as figures that are no loss
+        reporter({}, f"step {trainer.step}/{c.steps} validation", units=0,
+                 extra={f"val_{key}": value for key, value in point.items() if key != "step"})
     if trainer.step % c.checkpoint_every == 0 and trainer.step < c.steps:
         trainer.save()
     if photo is not None and trainer.step % c.preview_every == 0:
