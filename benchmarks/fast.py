@@ -30,7 +30,7 @@ from benchmarks.common import EXAMPLES, Evaluator, Timer, prepare
 from impasto.fast.model import FastModel, bundled_models, load_model
 from impasto.fast.network import WIDTHS, TransformNet
 from impasto.fast.onnx import OnnxRunner, export_onnx
-from impasto.fast.stylise import TorchRunner
+from impasto.fast.runner import TorchRunner
 from impasto.image.imageio import pil_to_tensor, tensor_to_pil
 from impasto.runtime import cpu_has_native_bf16, set_threads
 

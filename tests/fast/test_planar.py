@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from impasto.fast import planar
 from impasto.fast.network import ConvNormReLU, TransformNet
-from impasto.fast.stylise import TorchRunner
+from impasto.fast.runner import TorchRunner
 from impasto.fast.model import FastModel
 
 pytestmark = pytest.mark.usefixtures("one_thread")

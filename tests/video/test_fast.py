@@ -125,7 +125,7 @@ def test_a_video_with_an_onnx_model_blends_the_outputs_only(model, exported, tmp
     import numpy as np
 
     from impasto.config import VideoConfig
-    from impasto.fast.stylise import TorchRunner
+    from impasto.fast.runner import TorchRunner
     from impasto.video.fast import fast_video
     from conftest import panning_clip
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from .main import add_config_options, add_run_options, config_from_args, run_job
 from ..config import FastConfig, check_options
 from ..errors import ImpastoError
-from ..fast.data import PHOTO_SUFFIXES
-from ..image.imageio import FORMATS, check_output_path
+from ..image.imageio import FORMATS, PHOTO_SUFFIXES, check_output_path
 
 
 def add_parser(sub) -> None:
@@ -67,7 +66,7 @@ def cmd_fast(args) -> int:
     if model is None:
         raise ImpastoError("give a model (MODEL INPUT... or --model NAME INPUT...)")
     pairs = _jobs(inputs, args.output)
-    runner = load_runner(model, config.precision, config.device)
+    runner = load_runner(model, config.precision, config.device, quick=len(pairs) == 1)  # one image: no PyTorch
     mix = parse_mix(config.mix, runner.styles)
     skipped = []
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ImpastoError
 from ..atomic import atomic_write
-from .network import TransformNet
+
+if TYPE_CHECKING:  # PyTorch loads with a model, not with the names and paths (`impasto fast` on onnxruntime)
+    from .network import TransformNet
 
 FORMAT = "impasto-fast/1"
 MODEL_SUFFIXES = (".pt", ".onnx")
@@ -59,6 +61,8 @@ def resolve_model_path(name: str | os.PathLike) -> Path:
 
 
 def save_model(model: FastModel, path: str | os.PathLike) -> Path:
+    import torch
+
     payload = model.payload()
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -66,6 +70,10 @@ def save_model(model: FastModel, path: str | os.PathLike) -> Path:
 def model_from_payload(payload: dict, source: str = "model") -> FastModel:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ImpastoError(f"{source}: not an impasto fast model (format {FORMAT} expected)")
+    import torch
+
+    from .network import TransformNet
+
     styles = list(payload["styles"])
     net = TransformNet(float(payload["width"]), len(styles))
     try:
@@ -86,6 +94,8 @@ def load_model(name: str | os.PathLike) -> FastModel:
     path = resolve_model_path(name)
     if path.suffix.lower() == ".onnx":
         raise ImpastoError(f"{path}: an ONNX model runs with `impasto fast`, it cannot be loaded into PyTorch")
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: one clear line

@@ -20,11 +20,15 @@ import os
 import warnings
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..errors import ImpastoError
 from ..atomic import atomic_write
-from .model import FastModel
+
+if TYPE_CHECKING:  # the runner needs no PyTorch (a one-image `impasto fast`); export does
+    from .model import FastModel
 
 STYLES_KEY = "impasto_styles"
 DEFAULT_OPSET = 17  # InstanceNormalization, reflect Pad and Resize as onnxruntime ≥ 1.17 runs them
@@ -43,6 +47,8 @@ def _require(module: str):
 
 
 def _trace_to_bytes(model: FastModel, opset: int) -> bytes:
+    import torch
+
     net = copy.deepcopy(model.net).cpu().float().eval()  # a runner may have moved it (device, channels_last)
     image = torch.rand(1, 3, *TRACE_SIZE)
     mix = torch.full((len(model.styles),), 1.0 / len(model.styles))
@@ -73,14 +79,15 @@ def export_onnx(model: FastModel, path: str | os.PathLike, opset: int = DEFAULT_
 
 
 class OnnxRunner:
-    """An exported model under onnxruntime on the CPU; the same call as :class:`TorchRunner`."""
+    """An exported model under onnxruntime on the CPU; the same call as :class:`~.runner.TorchRunner`
+    (``(1, 3, H, W)`` float32 arrays in [0, 1] and a ``(S,)`` mix), without PyTorch."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int = 0):
         ort = _require("onnxruntime")
         self.path = Path(path)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
-        options.intra_op_num_threads = threads or torch.get_num_threads()  # as PyTorch (runtime.set_threads)
+        options.intra_op_num_threads = threads  # 0: onnxruntime's own choice, one thread per physical core
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for unreadable or foreign files
@@ -94,10 +101,14 @@ class OnnxRunner:
             raise ImpastoError(f"{self.path}: not an impasto ONNX model (write one with `impasto export`)")
         return [str(s) for s in json.loads(text)]
 
-    def __call__(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        if mix.shape != (len(self.styles),):
-            raise ImpastoError(f"{self.path}: {tuple(mix.shape)} style weights for {len(self.styles)} styles")
-        feed = {"image": image.detach().float().cpu().contiguous().numpy(),
-                "mix": mix.detach().float().cpu().numpy()}
-        out = self.session.run([OUTPUT], feed)[0]
-        return torch.from_numpy(out).clamp(0, 1)
+    def __call__(self, image, mix):
+        """Arrays in, an array out; tensors in (the video's fast mode), a tensor out."""
+        if not isinstance(image, np.ndarray):
+            import torch
+
+            return torch.from_numpy(self(image.detach().float().cpu().numpy(), np.asarray(mix, dtype=np.float32)))
+        if np.shape(mix) != (len(self.styles),):
+            raise ImpastoError(f"{self.path}: {tuple(np.shape(mix))} style weights for {len(self.styles)} styles")
+        feed = {"image": np.ascontiguousarray(image, dtype=np.float32),
+                "mix": np.asarray(mix, dtype=np.float32)}
+        return np.clip(self.session.run([OUTPUT], feed)[0], 0, 1)

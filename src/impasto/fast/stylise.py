@@ -1,34 +1,34 @@
 """Stylising with a trained transform network: one forward pass per image (Johnson et al. 2016),
-in PyTorch (``.pt`` and bundled models) or onnxruntime (``.onnx``, see :mod:`impasto.fast.onnx`).
+in PyTorch (``.pt`` models, :mod:`.runner`) or onnxruntime (``.onnx``, :mod:`.onnx`; and the bundled
+models for a one-off command, through the ONNX twin shipped beside each).
 
 A *runner* has ``styles`` (names) and ``__call__(image, mix) -> image`` on ``(1, 3, H, W)`` RGB
-[0, 1] tensors, ``mix`` a ``(S,)`` weight vector over the styles (Dumoulin et al. 2017).
+[0, 1] float32 arrays, ``mix`` a ``(S,)`` weight vector over the styles (Dumoulin et al. 2017).
+Nothing here imports PyTorch: a one-image command on onnxruntime never loads it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from ..config import FastConfig
 from ..errors import ImpastoError
-from ..image.imageio import open_image, pil_to_tensor, resize_to_tensor, save_image
+from ..image.imageio import open_image, pil_to_array, resized, save_image
 from ..job import Callback, Cancel, running
-from ..runtime import resolve_device, resolve_precision
-from . import planar
-from .model import FastModel, load_model, resolve_model_path
+from .model import bundled_dir, resolve_model_path
 
 MIN_SIDE = 8  # the 9×9 reflection padding needs more than 4 pixels per side
 
 
-def parse_mix(text: str | None, styles: list[str]) -> torch.Tensor:
-    """``--mix 0.7,0.3`` -> normalised weights over the model's styles; None -> the first style."""
-    mix = torch.zeros(len(styles))
+def parse_mix(text: str | None, styles: list[str]) -> np.ndarray:
+    """``--mix 0.7,0.3`` -> normalised float32 weights over the model's styles; None -> the first style."""
+    mix = np.zeros(len(styles), dtype=np.float32)
     if text is None:
         mix[0] = 1.0
         return mix
@@ -43,67 +43,36 @@ def parse_mix(text: str | None, styles: list[str]) -> torch.Tensor:
         raise ImpastoError(f"--mix: weights must be finite numbers, got '{text}'")
     if any(v < 0 for v in values) or sum(values) <= 0:
         raise ImpastoError("--mix: weights must be non-negative with a positive sum")
-    mix = torch.tensor(values)
+    mix = np.asarray(values, dtype=np.float32)
     return mix / mix.sum()
 
 
-class TorchRunner:
-    """A :class:`FastModel` on a device, in fp32 or with bf16 autocast where native; one image in fp32
-    on CPU goes through :mod:`.planar`'s C kernels where they were built."""
+def load_runner(name: str | os.PathLike, precision: str = "auto", device: str = "auto", quick: bool = False):
+    """A runner for a model file (``.pt`` or ``.onnx``) or a bundled model's name.
 
-    def __init__(self, model: FastModel, precision: str = "auto", device: str = "auto"):
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.model, self.styles = model, model.styles
-        self.net = model.net.to(self.device).to(memory_format=torch.channels_last)
-        use_planar = self.device.type == "cpu" and self.precision == "fp32" and planar.available()
-        self.planar = planar.PlanarNet(self.net) if use_planar else None
-
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    @torch.inference_mode()
-    def __call__(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        if self.planar is not None and image.shape[0] == 1:
-            return self.planar(image, mix).clamp(0, 1)
-        x = image.to(self.device).contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            out = self.net(x, mix.to(self.device))
-        return out.float().clamp(0, 1).cpu()
-
-    # The network in two halves, for a video that blends the features between them (impasto.video.fast).
-    @torch.inference_mode()
-    def encode(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        """``(1, 3, H, W)`` -> the features after the residual blocks, float32 on the runner's device."""
-        if self.planar is not None:
-            return self.planar.encode(image, mix)
-        x = image.to(self.device).contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            return self.net.encode(x, mix.to(self.device)).float()
-
-    @torch.inference_mode()
-    def decode(self, features: torch.Tensor, size: tuple[int, int], mix: torch.Tensor) -> torch.Tensor:
-        """:meth:`encode`'s features (blended or not) -> the ``(1, 3, H, W)`` image on the CPU."""
-        if self.planar is not None:
-            return self.planar.decode(features, size, mix).clamp(0, 1)
-        with self._autocast():
-            out = self.net.decode(features.to(self.device), size, mix.to(self.device))
-        return out.float().clamp(0, 1).cpu()
-
-
-def load_runner(name: str | os.PathLike, precision: str = "auto", device: str = "auto"):
-    """A runner for a model file (``.pt`` or ``.onnx``) or a bundled model's name."""
+    ``quick``: a bundled model runs on onnxruntime (its ONNX twin, exported from the same ``.pt``)
+    where onnxruntime is installed and the run is fp32 on the CPU as ``auto`` allows — no PyTorch to
+    load, which is most of a one-image command's time; the video's fast mode, which splits the
+    network in two, and a long-lived server keep PyTorch.
+    """
     path = resolve_model_path(name)
     if path.suffix.lower() == ".onnx":
         from .onnx import OnnxRunner
 
         return OnnxRunner(path)
+    twin = path.with_suffix(".onnx")
+    if quick and path.parent == bundled_dir() and twin.is_file() and device in ("auto", "cpu") \
+            and precision in ("auto", "fp32") and importlib.util.find_spec("onnxruntime") is not None:
+        from .onnx import OnnxRunner
+
+        return OnnxRunner(twin)
+    from .model import load_model
+    from .runner import TorchRunner
+
     return TorchRunner(load_model(path), precision, device)
 
 
-def check_size(image: torch.Tensor, source: str) -> None:
+def check_size(image: np.ndarray, source: str) -> None:
     h, w = image.shape[-2:]
     if min(h, w) < MIN_SIDE:
         raise ImpastoError(f"{source}: {w}x{h} is too small (at least {MIN_SIDE} pixels per side)")
@@ -119,21 +88,27 @@ class Written:
     skipped: list[str] = field(default_factory=list)   # one line per input that could not be stylised
 
 
-def stylise_file(runner, config: FastConfig, mix: torch.Tensor, source: Path, target: Path) -> None:
+def stylise_file(runner, config: FastConfig, mix: np.ndarray, source: Path, target: Path) -> None:
     """Read ``source``, stylise it (at ``--size``, colours as ``--color`` asks) and write ``target``."""
-    from ..image import color
-
     photo = open_image(source)
-    image = resize_to_tensor(photo, long_side=config.size) if config.size else pil_to_tensor(photo)
+    image = pil_to_array(resized(photo, long_side=config.size) if config.size else photo)
     check_size(image, str(source))
     out = runner(image, mix)
     if config.color == "luminance":  # arXiv 1606.05897: the photo's chrominance under the result's luma
-        out = color.keep_chrominance(out, image, config.color_space)
+        out = _keep_chrominance(out, image, config.color_space)
     target.parent.mkdir(parents=True, exist_ok=True)
     save_image(out, target)
 
 
-def stylise_files(runner, config: FastConfig, mix: torch.Tensor, pairs: list[tuple[Path, Path]],
+def _keep_chrominance(out: np.ndarray, photo: np.ndarray, space: str) -> np.ndarray:
+    import torch
+
+    from ..image import color
+
+    return color.keep_chrominance(torch.from_numpy(out), torch.from_numpy(photo), space).numpy()
+
+
+def stylise_files(runner, config: FastConfig, mix: np.ndarray, pairs: list[tuple[Path, Path]],
                   callback: Callback | None = None, cancel: Cancel | None = None) -> Written:
     """Each ``(source, target)`` in turn, one Progress event (unit "img") per file. With several files
     a bad one is skipped and named in ``skipped``; a single bad file raises its error. Setting

@@ -4,6 +4,10 @@ Reading accepts anything Pillow decodes (first frame of animations), applies EXI
 converts grayscale, palette, CMYK, alpha (composited on white) and 16-bit images to 8-bit RGB.
 Writing is atomic — a temporary file beside the target, then a rename — so an output is never
 half-written, and it refuses non-finite pixels.
+
+The same images are NumPy arrays of that shape (``pil_to_array``, ``array_to_pil``), and PyTorch
+tensors are made from those: PyTorch is imported by the functions that make or read tensors only, so
+the command line and a one-image run on onnxruntime never load it (about a second).
 """
 
 from __future__ import annotations
@@ -13,18 +17,24 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from ..atomic import TEMP_PREFIX, atomic_write
 from ..errors import ImpastoError
+
+if TYPE_CHECKING:
+    import torch
 
 # Decoding larger images is refused (Pillow's decompression-bomb guard, made an error).
 MAX_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+# What is read as a photo where a folder is given (training photos, `impasto fast` on a folder).
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -84,21 +94,34 @@ def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    """8-bit RGB image -> ``(1, 3, H, W)`` float32 in [0, 1]."""
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """8-bit RGB image -> ``(1, 3, H, W)`` float32 array in [0, 1]."""
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+
+
+def array_to_pil(image: np.ndarray) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` float array in [0, 1] -> 8-bit RGB image (clamped, rounded half
+    to even)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 4:
+        image = image[0]
+    if not np.isfinite(image).all():
+        raise ImpastoError("the image holds NaN or inf values; refusing to write it")
+    arr = np.round(np.clip(image, 0, 1) * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
+    return Image.fromarray(np.ascontiguousarray(arr), "RGB")
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """8-bit RGB image -> ``(1, 3, H, W)`` float32 tensor in [0, 1]."""
+    import torch
+
+    return torch.from_numpy(pil_to_array(img))
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
-    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
-    image = image.detach().float().cpu()
-    if image.dim() == 4:
-        image = image[0]
-    if not torch.isfinite(image).all():
-        raise ImpastoError("the image holds NaN or inf values; refusing to write it")
-    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    return Image.fromarray(arr, "RGB")
+    """``(1, 3, H, W)`` or ``(3, H, W)`` tensor in [0, 1] -> 8-bit RGB image (clamped, rounded)."""
+    return array_to_pil(image.detach().float().cpu().numpy())
 
 
 def load_image(path, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -107,13 +130,18 @@ def load_image(path, long_side: int | None = None, size: tuple[int, int] | None 
     return resize_to_tensor(img, long_side, size)
 
 
-def resize_to_tensor(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """A PIL image resized (Lanczos) to ``size`` (w, h) or ``long_side``, as ``(1, 3, H, W)`` in [0, 1]."""
+def resized(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> Image.Image:
+    """A PIL image resized (Lanczos) to ``size`` (w, h) or ``long_side`` (itself when it has that size)."""
     if size is None and long_side is not None:
         size = fit_long_side(img.size, long_side)
     if size is not None and size != img.size:
         img = img.resize(size, Image.Resampling.LANCZOS)
-    return pil_to_tensor(img)
+    return img
+
+
+def resize_to_tensor(img: Image.Image, long_side: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A PIL image resized (Lanczos) to ``size`` (w, h) or ``long_side``, as ``(1, 3, H, W)`` in [0, 1]."""
+    return pil_to_tensor(resized(img, long_side, size))
 
 
 def check_writable(path: str | os.PathLike, suffixes, kind: str = "output", inputs=()) -> Path:
@@ -181,9 +209,12 @@ def check_output_path(path: str | os.PathLike, inputs=()) -> Path:
 
 
 def save_image(image, path: str | os.PathLike) -> Path:
-    """Write a tensor or PIL image atomically; the format follows the extension."""
+    """Write a PIL image, an array or a tensor atomically; the format follows the extension."""
     path = check_output_path(path)
-    img = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+    if isinstance(image, Image.Image):
+        img = image
+    else:
+        img = array_to_pil(image) if isinstance(image, np.ndarray) else tensor_to_pil(image)
     fmt = FORMATS[path.suffix.lower()]
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     return atomic_write(path, lambda tmp: img.save(tmp, fmt, **options))
