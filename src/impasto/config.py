@@ -427,6 +427,12 @@ class TrainConfig:
     val_every: int = _opt(500, "steps between validation passes (with --val-data)", low=1)
     val_side: int = _opt(256, "long side in pixels of the validation photos (whole photos, not crops)", low=16,
                          high=MAX_SIDE)
+    frames: str | None = _opt(None, "folder of consecutive frame pairs of real footage, NAME_0 and NAME_1 images "
+                                    "(frames t-1 and t, as scripts/gather_photos.py writes DIR/frames/train), for "
+                                    "--temporal-weight")
+    temporal_weight: float = _opt(0.0, "weight of the temporal loss on --frames pairs: the mean of c (output_t - "
+                                       "output_t-1 warped along the flow)^2, c the flow's reliability, pixel values "
+                                       "0-255 (Huang et al. 2017, Gao et al. 2018); 0: off", low=0)
     seed: int = _opt(0, "random seed of the initial weights and of the crops", low=0, high=MAX_SEED)
     weights: str | None = _shared("weights")
     precision: str = _shared("precision")

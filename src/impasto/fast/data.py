@@ -15,9 +15,7 @@ import torch
 from PIL import Image
 
 from ..errors import ImpastoError
-from ..image.imageio import open_image, pil_to_tensor
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from ..image.imageio import PHOTO_SUFFIXES, open_image, pil_to_tensor
 
 
 def find_photos(folder: str | os.PathLike) -> list[Path]:
@@ -90,3 +88,121 @@ class PhotoBatches:
     def batch(self, step: int) -> torch.Tensor:
         first = (step * self.world + self.rank) * self.size
         return torch.stack([self._load(first + i) for i in range(self.size)])
+
+
+# ---------------------------------------------------------------- frame pairs for the temporal loss
+
+FRAME_CACHE_BYTES = 1 << 30  # at most this much of cropped pairs, flows and masks is kept (oldest dropped)
+
+
+def find_frame_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Every pair of consecutive frames under ``folder``: images ``NAME_0`` (frame t-1) and ``NAME_1``
+    (frame t) in one folder (any photo suffix), as ``scripts/gather_photos.py`` writes them into
+    ``DIR/frames/{train,val}``; sorted, so the order is the same everywhere. Unpaired files are ignored."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ImpastoError(f"{root}: no such folder of frame pairs")
+    found: dict[tuple[Path, str], dict[str, Path]] = {}
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() in PHOTO_SUFFIXES and p.stem[-2:] in ("_0", "_1") and p.is_file():
+            found.setdefault((p.parent, p.stem[:-2]), {})[p.stem[-1]] = p
+    pairs = [(f["0"], f["1"]) for _, f in sorted(found.items()) if "0" in f and "1" in f]
+    if not pairs:
+        raise ImpastoError(f"{root}: no frame pairs found (images NAME_0 and NAME_1: frames t-1 and t, as "
+                           f"scripts/gather_photos.py writes them into DIR/frames/train)")
+    return pairs
+
+
+def crop_pair(a: Image.Image, b: Image.Image, crop: int, g: torch.Generator) -> tuple[Image.Image, Image.Image]:
+    """:func:`random_crop` of two frames of one size with the same draw: the same scale, window and
+    flip on both, so the motion between them is kept (only scaled)."""
+    if a.size != b.size:
+        raise ImpastoError(f"the frames of a pair differ in size: {a.size} and {b.size}")
+    scale = 1.0 + 0.5 * torch.rand((), generator=g).item()
+    factor = crop * scale / min(a.size)
+    w, h = max(crop, round(a.width * factor)), max(crop, round(a.height * factor))
+    left = int(torch.randint(0, w - crop + 1, (), generator=g))
+    top = int(torch.randint(0, h - crop + 1, (), generator=g))
+    flip = torch.rand((), generator=g).item() < 0.5
+    out = []
+    for img in (a, b):
+        img = img.resize((w, h), Image.Resampling.BICUBIC).crop((left, top, left + crop, top + crop))
+        out.append(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img)
+    return out[0], out[1]
+
+
+class FramePairs:
+    """``batch(step)`` -> ``(previous, current, backward, mask)`` for this rank: frames t-1 and t
+    ``(batch, 3, crop, crop)`` in [0, 1], the backward flow of the inputs (t -> t-1) ``(batch, crop,
+    crop, 2)`` and frame t's reliability ``(batch, 1, crop, crop)`` (:mod:`impasto.video.flow`: DIS,
+    Ruder et al.'s consistency check).
+
+    Deterministic in (seed, step) as :class:`PhotoBatches`: the pair order of each epoch is a
+    permutation drawn from the seed. Each pair's crop (scale, window, flip, the same on both frames)
+    is drawn from (seed, pair) once for the whole run, so its flow and reliability are computed once,
+    at crop size, and kept (up to :data:`FRAME_CACHE_BYTES`; a dropped one is computed again, the same).
+    Pairs with an unreadable frame are skipped (the next pair in the order takes their place) and
+    their files counted in :attr:`skipped`."""
+
+    def __init__(self, folder, crop: int = 256, batch: int = 4, seed: int = 0, rank: int = 0, world: int = 1,
+                 preset: str = "medium"):
+        from ..video.flow import require_opencv
+
+        require_opencv()  # one clear line now, not at the first step
+        self.pairs = find_frame_pairs(folder)
+        self.crop, self.size, self.seed, self.rank, self.world, self.preset = crop, batch, seed, rank, world, preset
+        self.skipped: set[Path] = set()
+        self._orders: dict[int, torch.Tensor] = {}
+        self._cache: dict[int, tuple[torch.Tensor, ...]] = {}
+        per_pair = crop * crop * (2 * 3 * 4 + 2 * 4 + 4)  # two float frames, the flow, the mask
+        self._room = max(1, FRAME_CACHE_BYTES // per_pair)
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._orders:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 7_777_777)
+            self._orders = {epoch: torch.randperm(len(self.pairs), generator=g)}
+        return self._orders[epoch]
+
+    def _pair(self, index: int) -> int:
+        n = len(self.pairs)
+        return int(self._order(index // n)[index % n])
+
+    def prepared(self, k: int) -> tuple[torch.Tensor, ...] | None:
+        """Pair ``k`` (of :attr:`pairs`) cropped, with its flow and mask; None if a frame is unreadable."""
+        if k in self._cache:
+            return self._cache[k]
+        import numpy as np
+
+        from ..video.flow import flow, reliability
+
+        paths = self.pairs[k]
+        if any(p in self.skipped for p in paths):
+            return None
+        try:
+            a, b = (open_image(p) for p in paths)
+            g = torch.Generator().manual_seed(self.seed * 7_919 + k + 3_333_331)
+            a, b = (np.asarray(img.convert("RGB")) for img in crop_pair(a, b, self.crop, g))
+        except ImpastoError:
+            self.skipped.update(paths)
+            return None
+        backward = flow(b, a, self.preset)
+        mask = reliability(backward, flow(a, b, self.preset))
+        item = (pil_to_tensor(Image.fromarray(a))[0], pil_to_tensor(Image.fromarray(b))[0],
+                torch.from_numpy(backward), torch.from_numpy(mask)[None])
+        if len(self._cache) >= self._room:
+            del self._cache[next(iter(self._cache))]
+        self._cache[k] = item
+        return item
+
+    def _load(self, index: int) -> tuple[torch.Tensor, ...]:
+        """The pair at position ``index`` of the stream, or the next readable one."""
+        for offset in range(len(self.pairs)):
+            item = self.prepared(self._pair(index + offset))
+            if item is not None:
+                return item
+        raise ImpastoError(f"none of the {len(self.pairs)} frame pairs under the frames folder could be read")
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        first = (step * self.world + self.rank) * self.size
+        items = [self._load(first + i) for i in range(self.size)]
+        return tuple(torch.stack(parts) for parts in zip(*items))

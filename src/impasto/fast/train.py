@@ -12,6 +12,11 @@ conditional instance-norm row (Dumoulin et al. 2017). Adam updates only the tran
 
 Under ``torchrun`` (WORLD_SIZE > 1) every process trains a DDP replica (gloo on CPU, nccl on GPU) on
 its own photos; gradients are averaged, so every rank holds the same weights after each step.
+
+With ``--temporal-weight`` > 0 each step also takes a batch of consecutive frame pairs of real footage
+(``--frames``): both frames through the network in the photos' styles, and :func:`temporal_loss` of the
+two outputs along the inputs' flow (Huang et al. 2017; Gao et al. 2018, ReCoNet) added to the total, so
+the network learns to be steady by itself.
 """
 
 from __future__ import annotations
@@ -34,13 +39,14 @@ from ..loss.losses import total_variation
 from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
 from ..net.vgg import VGG19, check_layers
-from .data import PhotoBatches, find_photos
+from .data import FramePairs, PhotoBatches, find_photos
 from .model import FastModel, save_model
 from .network import TransformNet
 
 CHECKPOINT_FORMAT = "impasto-fast-checkpoint/1"
 VALIDATION_PHOTOS = 64  # at most this many validation photos are read (the first in file order)
 PREVIEW_SIDE = 256
+TEMPORAL_SCALE = 255.0 ** 2  # the temporal loss on 0-255 pixel values, the loss network's scale
 
 
 @dataclass
@@ -58,6 +64,36 @@ def batch_gram(features: torch.Tensor) -> torch.Tensor:
     b, c, h, w = features.shape
     f = features.float().reshape(b, c, h * w)
     return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def temporal_loss(previous: torch.Tensor, current: torch.Tensor, backward: torch.Tensor,
+                  mask: torch.Tensor) -> torch.Tensor:
+    """The temporal loss of a network's outputs for frames t-1 and t, ``(B, C, H, W)``:
+
+        L_temp = 1/D Σ_k c_k (O_t − W(O_{t−1}))_k²,   D = C·H·W (and the mean over the batch),
+
+    with W the backward warp along the *inputs'* flow from frame t to t-1 (``backward``, ``(B, H, W, 2)``
+    in pixels, x then y: ``W(O)(x) = O(x + f(x))``, bilinear, border replicate, pixel centres at integers,
+    as :func:`impasto.video.flow.warp`) and c the reliability of that flow (``mask``, ``(B, 1, H, W)`` in
+    [0, 1], :func:`impasto.video.flow.reliability`). This is the temporal loss of Huang et al. 2017
+    ("Real-Time Neural Style Transfer for Videos", CVPR: the squared difference of the output and the
+    warped previous output over the reliable pixels, divided by D) and the output-level temporal loss
+    of ReCoNet (Gao et al. 2018, arXiv 1807.01197) without ReCoNet's luminance warping constraint
+    (its subtraction of the input's own luminance change). A mean, not a sum, so a weight means the same at
+    any crop size and batch. Differentiable with respect to both outputs (``grid_sample``); the flow
+    and the mask are constants."""
+    b, _, h, w = current.shape
+    if tuple(backward.shape) != (b, h, w, 2) or tuple(mask.shape) != (b, 1, h, w):
+        raise ValueError(f"outputs {tuple(current.shape)} want a flow of ({b}, {h}, {w}, 2) and a mask of "
+                         f"({b}, 1, {h}, {w}); got {tuple(backward.shape)} and {tuple(mask.shape)}")
+    backward = backward.to(current.device, current.dtype)
+    ys, xs = torch.meshgrid(torch.arange(h, device=current.device, dtype=current.dtype),
+                            torch.arange(w, device=current.device, dtype=current.dtype), indexing="ij")
+    grid = torch.stack(((xs + backward[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0,
+                        (ys + backward[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0), dim=-1)
+    warped = torch.nn.functional.grid_sample(previous, grid, mode="bilinear", padding_mode="border",
+                                             align_corners=True)
+    return (mask.to(current.device, current.dtype) * (current - warped).pow(2)).mean()
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:
@@ -91,6 +127,8 @@ class Trainer:
         self.step, self.seconds = 0, 0.0
         self.validation = Validation(config.val_data, config.val_side) if config.val_data else None
         self.curve: list[dict[str, float]] = []   # one entry per validation pass: step and mean losses
+        self.pairs = (FramePairs(config.frames, config.crop, config.batch, config.seed, self.rank, self.world)
+                      if config.temporal_weight > 0 else None)  # off: nothing of it is read or drawn
 
     # ------------------------------------------------------------ loss (Johnson et al. eq. 5, 6)
 
@@ -110,13 +148,23 @@ class Trainer:
         first = (step * self.world + self.rank) * self.config.batch
         return torch.arange(first, first + self.config.batch) % len(self.style_names)
 
-    def losses(self, photos: torch.Tensor, ids: torch.Tensor, network=None) -> dict[str, torch.Tensor]:
+    def losses(self, photos: torch.Tensor, ids: torch.Tensor, network=None, pairs=None) -> dict[str, torch.Tensor]:
         """Johnson et al.'s loss of the network (``network``, or the training replica) on ``photos``,
-        each in the style ``ids`` picks."""
+        each in the style ``ids`` picks; with ``pairs`` (a :meth:`FramePairs.batch`, as many pairs as
+        photos) also the weighted :func:`temporal_loss` of the network on them, in the same styles
+        (the frames go through the network in the photos' forward pass: one pass, as DDP wants)."""
         c = self.config
         mix = torch.nn.functional.one_hot(ids, len(self.style_names)).float().to(self.device)
+        if pairs is not None:
+            n = photos.shape[0]
+            photos_only = photos
+            photos = torch.cat([photos, pairs[0].to(self.device), pairs[1].to(self.device)])
+            mix = torch.cat([mix, mix, mix])
         with (torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()):
             out = (network or self.model)(photos, mix)
+        if pairs is not None:
+            out, previous, current = out[:n], out[n:2 * n], out[2 * n:]
+            photos = photos_only
         feats = self.vgg(out, {c.content_layer, *c.style_layers})
         with torch.no_grad():
             target = self.vgg(photos, [c.content_layer])[c.content_layer]
@@ -126,13 +174,17 @@ class Trainer:
         terms = {"content": c.content_weight * content, "style": c.style_weight * style}
         if c.tv_weight:
             terms["tv"] = c.tv_weight * total_variation(out.float()) / out.shape[0]
+        if pairs is not None:
+            terms["temporal"] = c.temporal_weight * TEMPORAL_SCALE * temporal_loss(
+                previous.float(), current.float(), pairs[2].to(self.device), pairs[3].to(self.device))
         terms["total"] = sum(terms.values())
         return terms
 
     def train_step(self) -> dict[str, float]:
         photos = self.data.batch(self.step).to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.losses(photos, self.style_ids(self.step))
+        pairs = self.pairs.batch(self.step) if self.pairs is not None else None
+        terms = self.losses(photos, self.style_ids(self.step), pairs=pairs)
         if not torch.isfinite(terms["total"]):  # nothing of this step is kept or written
             raise DivergedError(f"training diverged at step {self.step + 1}: the loss is NaN or inf; "
                                 f"try a lower --lr, --style-weight or --content-weight")
@@ -168,7 +220,8 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "step": self.step, "seconds": self.seconds,
                 "styles": self.style_names, "config": asdict(self.config),
                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "skipped": sorted(str(p) for p in self.data.skipped), "validation": self.curve}
+                "skipped": sorted(str(p) for p in self.data.skipped), "validation": self.curve,
+                "frames_skipped": sorted(str(p) for p in self.pairs.skipped) if self.pairs else []}
 
     def save(self) -> None:
         """Checkpoint and model so far (rank 0 only), both written atomically."""
@@ -197,10 +250,14 @@ class Trainer:
         self.step, self.seconds = state["step"], state["seconds"]
         self.data.skipped = {Path(p) for p in state["skipped"]}
         self.curve = list(state.get("validation", []))
+        if self.pairs is not None:  # a checkpoint of a run without frames (or of an older release) has none
+            self.pairs.skipped = {Path(p) for p in state.get("frames_skipped", [])}
 
     def fast_model(self) -> FastModel:
         meta = {"steps": self.step, "seconds": round(self.seconds, 1), "world_size": self.world,
                 "skipped_files": len(self.data.skipped), "config": asdict(self.config), "validation": self.curve}
+        if self.pairs is not None:
+            meta["skipped_frame_files"] = len(self.pairs.skipped)
         return FastModel(self.net, self.style_names, meta)
 
     @torch.no_grad()
@@ -262,6 +319,9 @@ def _rank_device(config: TrainConfig) -> torch.device:
 
 def check_training_options(config: TrainConfig, styles) -> None:
     check_options(config)
+    if config.temporal_weight > 0 and not config.frames:
+        raise ImpastoError("--temporal-weight needs --frames DIR: a folder of consecutive frame pairs "
+                           "(python scripts/gather_photos.py --out DIR writes them into DIR/frames/train)")
     if not styles:
         raise ImpastoError("give at least one style image")
     check_layers([config.content_layer, *config.style_layers])
@@ -270,8 +330,9 @@ def check_training_options(config: TrainConfig, styles) -> None:
     device = resolve_device(config.device)
     if device.type == "cpu":  # the transform network and the loss network, forward and backward
         precision = resolve_precision(config.precision, device)
-        check_memory(BASE_BYTES + 2 * IMAGE_BYTES_PER_PIXEL[precision] * config.batch * config.crop ** 2,
-                     f"a batch of {config.batch} crops of {config.crop} px", "try a smaller --batch or --crop")
+        images = config.batch * (3 if config.temporal_weight > 0 else 1)  # a frame pair per photo, too
+        check_memory(BASE_BYTES + 2 * IMAGE_BYTES_PER_PIXEL[precision] * images * config.crop ** 2,
+                     f"a batch of {images} crops of {config.crop} px", "try a smaller --batch or --crop")
 
 
 def train(trainer: Trainer, callback: Callback | None = None, cancel: Cancel | None = None) -> FastModel:
