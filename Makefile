@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 # The Winograd tile transforms, the fast networks' kernels and the flow's reliability are C
-# (src/impasto/net/_winograd.c, fast/_transform.c, video/_flow.c, all three with src/impasto/_kernels.h;
+# (src/impasto/net/_winograd.c, fast/_transform.c, image/_flow.c, all three with src/impasto/_kernels.h;
 # declared in setup.py), built by pip with the package: a C compiler and Python's headers, installed
 # with apt-get when missing.
 PYINC    := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_paths()['include'])")

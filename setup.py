@@ -22,7 +22,7 @@ setup(ext_modules=[
     # The fast networks' pass on planar float32 images (impasto.fast.planar; PyTorch's modules where
     # this did not build).
     kernel("impasto.fast._transform", "src/impasto/fast/_transform.c", ["-O3", "-fno-math-errno"]),
-    # The reliability of an optical flow (impasto.video.flow; its NumPy form where this did not build).
+    # The reliability of an optical flow (impasto.image.flow; its NumPy form where this did not build).
     # No fused multiply-adds: the same values as the NumPy form, bit for bit.
-    kernel("impasto.video._flow", "src/impasto/video/_flow.c", ["-O2", "-fno-math-errno", "-ffp-contract=off"]),
+    kernel("impasto.image._flow", "src/impasto/image/_flow.c", ["-O2", "-fno-math-errno", "-ffp-contract=off"]),
 ])

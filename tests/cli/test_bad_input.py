@@ -252,7 +252,7 @@ def test_random_audio_options_are_accepted_or_refused(data):
     config = AudioConfig().replace(**{f.name: data.draw(odd_value(f))})
     try:
         check_options(config)
-        from impasto.audio.job import check_audio_options
+        from impasto.audio.run import check_audio_options
 
         check_audio_options(config, with_content=False)
     except ImpastoError:

@@ -63,7 +63,7 @@ def test_frame_pairs_are_found_by_name(tmp_path):
 
 def test_frame_pairs_are_cropped_alike_deterministic_and_computed_once(tmp_path, monkeypatch):
     from impasto.fast.data import FramePairs
-    from impasto.video import flow as flow_module
+    from impasto.image import flow as flow_module
 
     folder = _moving_frames(tmp_path / "frames")
     calls = []

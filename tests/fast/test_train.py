@@ -151,7 +151,7 @@ def test_temporal_loss_by_hand():
 
 def test_temporal_loss_gradient_and_warp_agree_with_the_video_code():
     from impasto.fast.train import temporal_loss
-    from impasto.video.flow import warp
+    from impasto.image.flow import warp
 
     g = torch.Generator().manual_seed(0)
     previous = torch.rand(2, 3, 5, 6, generator=g, dtype=torch.float64, requires_grad=True)
@@ -159,7 +159,7 @@ def test_temporal_loss_gradient_and_warp_agree_with_the_video_code():
     backward = (torch.rand(2, 5, 6, 2, generator=g, dtype=torch.float64) - 0.5) * 3.3  # not whole pixels
     mask = torch.rand(2, 1, 5, 6, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda p, c: temporal_loss(p, c, backward, mask), (previous, current))
-    # the warp is impasto.video.flow.warp, sample by sample
+    # the warp is impasto.image.flow.warp, sample by sample
     with torch.no_grad():
         by_hand = torch.stack([(mask[i] * (current[i] - warp(previous[i:i + 1], backward[i])[0]) ** 2).mean()
                                for i in range(2)]).mean()

@@ -10,7 +10,7 @@ from impasto import Cancel, Interrupted
 from impasto.config import VideoConfig
 from impasto.fast.onnx import OnnxRunner
 from impasto.fast.stylise import load_runner
-from impasto.video import flow
+from impasto.image import flow
 from impasto.video.fast import fast_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread

@@ -7,7 +7,7 @@ import torch
 from conftest import EXAMPLES, panning_clip
 from impasto import Cancel, Interrupted, TransferConfig
 from impasto.config import VideoConfig
-from impasto.video import flow
+from impasto.image import flow
 from impasto.video.optimise import optimise_video, temporal_term
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread

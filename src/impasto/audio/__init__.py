@@ -5,10 +5,10 @@ style transfer"; Grinstein et al. 2018's style-only variant), in the order of th
 - :mod:`.resample` — band-limited (windowed-sinc) sample-rate conversion
 - :mod:`.spectral` — STFT, ``log1p|STFT|`` features, Griffin–Lim phase recovery
 - :mod:`.network`  — the random 1-D convolution, Gram matrix and the two losses
-- :mod:`.job`      — targets, optimisation (:mod:`impasto.optim.loop`) and the result
+- :mod:`.run`      — targets, optimisation (:mod:`impasto.optim.loop`) and the result
 - :mod:`.plot`     — content / style / result spectrograms side by side (matplotlib)
 """
 
-from .job import AudioResult, audio_transfer, synthesise
+from .run import AudioResult, audio_transfer, synthesise
 
 __all__ = ["audio_transfer", "synthesise", "AudioResult"]

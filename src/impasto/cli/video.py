@@ -56,7 +56,7 @@ def _job(args, clip, config: TransferConfig, video: VideoConfig, output):
 
 def cmd_video(args) -> int:
     from ..presets import config_for
-    from ..video import flow
+    from ..image import flow
     from ..video.cache import forget, sized_frames
     from ..video.read import read_clip, require_av
     from ..video.write import check_video_output, keeps_sound, write_clip

@@ -134,7 +134,7 @@ def crop_pair(a: Image.Image, b: Image.Image, crop: int, g: torch.Generator) -> 
 class FramePairs:
     """``batch(step)`` -> ``(previous, current, backward, mask)`` for this rank: frames t-1 and t
     ``(batch, 3, crop, crop)`` in [0, 1], the backward flow of the inputs (t -> t-1) ``(batch, crop,
-    crop, 2)`` and frame t's reliability ``(batch, 1, crop, crop)`` (:mod:`impasto.video.flow`: DIS,
+    crop, 2)`` and frame t's reliability ``(batch, 1, crop, crop)`` (:mod:`impasto.image.flow`: DIS,
     Ruder et al.'s consistency check).
 
     Deterministic in (seed, step) as :class:`PhotoBatches`: the pair order of each epoch is a
@@ -146,7 +146,7 @@ class FramePairs:
 
     def __init__(self, folder, crop: int = 256, batch: int = 4, seed: int = 0, rank: int = 0, world: int = 1,
                  preset: str = "medium"):
-        from ..video.flow import require_opencv
+        from ..image.flow import require_opencv
 
         require_opencv()  # one clear line now, not at the first step
         self.pairs = find_frame_pairs(folder)
@@ -173,7 +173,7 @@ class FramePairs:
             return self._cache[k]
         import numpy as np
 
-        from ..video.flow import flow, reliability
+        from ..image.flow import flow, reliability
 
         paths = self.pairs[k]
         if any(p in self.skipped for p in paths):

@@ -74,8 +74,8 @@ def temporal_loss(previous: torch.Tensor, current: torch.Tensor, backward: torch
 
     with W the backward warp along the *inputs'* flow from frame t to t-1 (``backward``, ``(B, H, W, 2)``
     in pixels, x then y: ``W(O)(x) = O(x + f(x))``, bilinear, border replicate, pixel centres at integers,
-    as :func:`impasto.video.flow.warp`) and c the reliability of that flow (``mask``, ``(B, 1, H, W)`` in
-    [0, 1], :func:`impasto.video.flow.reliability`). This is the temporal loss of Huang et al. 2017
+    as :func:`impasto.image.flow.warp`) and c the reliability of that flow (``mask``, ``(B, 1, H, W)`` in
+    [0, 1], :func:`impasto.image.flow.reliability`). This is the temporal loss of Huang et al. 2017
     ("Real-Time Neural Style Transfer for Videos", CVPR: the squared difference of the output and the
     warped previous output over the reliable pixels, divided by D) and the output-level temporal loss
     of ReCoNet (Gao et al. 2018, arXiv 1807.01197) without ReCoNet's luminance warping constraint

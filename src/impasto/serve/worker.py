@@ -338,7 +338,7 @@ class _Jobs:
     def _video(self, command: dict, folder: Path, cancel, callback) -> str:
         from ..fast.model import resolve_model_path
         from ..fast.stylise import load_runner, parse_mix
-        from ..video import flow
+        from ..image import flow
         from ..video.fast import fast_video
         from ..video.optimise import optimise_video
         from ..video.read import read_clip, require_av

@@ -27,7 +27,7 @@ from ..atomic import atomic_write
 from ..config import VideoConfig, check_options
 from ..image import color
 from ..job import Callback, Cancel, Interrupted, running
-from . import flow as optical
+from ..image import flow as optical
 from .cache import Stylised, cache_folder, fingerprint, frames_loop, kept_frame, sized_frames, to_frame, to_tensor
 from .read import Clip
 

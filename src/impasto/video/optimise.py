@@ -33,7 +33,7 @@ from ..loss.terms import REFERENCE_SIDE, Term, pixels
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
 from ..runtime import set_threads
-from . import flow as optical
+from ..image import flow as optical
 from .cache import Stylised, cache_folder, fingerprint, frames_loop, sized_frames, to_frame, to_tensor
 from .read import Clip
 

@@ -1,4 +1,4 @@
-/* The reliability of an optical flow for impasto.video.flow.reliability, in C: the forward-backward
+/* The reliability of an optical flow for impasto.image.flow.reliability, in C: the forward-backward
  * consistency check and motion-boundary test of Ruder, Dosovitskiy & Brox 2016 (section 3.2, their
  * consistencyChecker; constants from Sundaram, Brox & Keutzer 2010), then their blur.
  *
@@ -11,7 +11,7 @@
  *     blur spreads the hole outward), the others as above, a separable blur by `taps` (2 radius + 1 of
  *     them, borders mirrored with the edge pixel repeated), clipped to [0, 1].
  *
- * The same operations in the same order as the NumPy code it replaces (impasto.video.flow, kept as the
+ * The same operations in the same order as the NumPy code it replaces (impasto.image.flow, kept as the
  * fallback where this did not build), in double precision and without fused multiply-adds
  * (-ffp-contract=off in setup.py): the same values bit for bit, in one pass over the pixels
  * instead of some ninety NumPy calls (the fast mode's flow guide at 96 px: 1.8 -> ~0.1 ms). The arrays

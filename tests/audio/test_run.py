@@ -1,4 +1,4 @@
-"""Tests of impasto.audio.job: audio style transfer (Ulyanov & Lebedev 2016) end to end on clips synthesised in conftest."""
+"""Tests of impasto.audio.run: audio style transfer (Ulyanov & Lebedev 2016) end to end on clips synthesised in conftest."""
 
 import math
 
@@ -9,7 +9,7 @@ from conftest import SR, bursts, chords, tones
 from impasto import Cancel, Interrupted
 from impasto.audio import spectral, synthesise
 from impasto.audio.files import OUTPUT_PEAK, match_channels
-from impasto.audio.job import MAGNITUDE_FLOOR, from_features, initial_log_magnitude, to_features
+from impasto.audio.run import MAGNITUDE_FLOOR, from_features, initial_log_magnitude, to_features
 from impasto.audio.network import RandomNet, gram
 from impasto.config import AudioConfig
 

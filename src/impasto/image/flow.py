@@ -240,7 +240,7 @@ def reliability(backward: np.ndarray, forward: np.ndarray, *, blur: bool = True)
     frame_{t-1})`` (ŵ) and ``forward = flow(frame_{t-1}, frame_t)`` (w): Ruder et al. section 3.2
     as their ``consistencyChecker`` computes it (see the module docstring). ``blur=False`` gives the
     binary mask before the blur (1 reliable, 0 not), as Lai et al.'s E_warp uses it. In C
-    (:mod:`impasto.video._flow`) where it was built, else :func:`_reliability_numpy`: the same values."""
+    (:mod:`impasto.image._flow`) where it was built, else :func:`_reliability_numpy`: the same values."""
     shapes = np.shape(backward), np.shape(forward)
     if len(shapes[0]) != 3 or shapes[0][2] != 2 or shapes[1] != shapes[0]:
         raise ValueError(f"want two (H, W, 2) flows of one size, got {shapes[0]} and {shapes[1]}")

@@ -1,4 +1,4 @@
-"""Optical flow, warping, reliability and warping error (impasto.video.flow) on synthetic frames
+"""Optical flow, warping, reliability and warping error (impasto.image.flow) on synthetic frames
 whose true motion is known exactly."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from impasto.video import flow as vf
+from impasto.image import flow as vf
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -247,10 +247,10 @@ def test_reliability_zero_on_what_a_moving_square_reveals(motion, seeds):
 
 
 def test_reliability_in_c_is_the_numpy_form_bit_for_bit():
-    """impasto.video._flow does the NumPy form's operations in its order, in double precision and without
+    """impasto.image._flow does the NumPy form's operations in its order, in double precision and without
     fused multiply-adds: the same float32 values, on DIS flows of a moving texture, on random flows
     (disagreements, boundaries, points leaving the frame) and on frames 1 or 2 pixels wide."""
-    assert vf._kernels is not None, "impasto.video._flow did not build: is a C compiler installed?"
+    assert vf._kernels is not None, "impasto.image._flow did not build: is a C compiler installed?"
     a, b = texture(H, W, seed=3), texture(H, W, shift=(1.5, -2.25), seed=3)
     rng = np.random.default_rng(7)
     back = np.full((H, W, 2), (1.5, -0.75)) + rng.normal(0, 0.05, (H, W, 2))  # a pan, slightly noisy,
@@ -274,10 +274,10 @@ def test_reliability_checks_its_input():
 
 
 def test_reliability_in_c_checks_its_arrays():
-    """A wrong call of impasto.video._flow (too small an array, another dtype, a strided, read-only or missing
+    """A wrong call of impasto.image._flow (too small an array, another dtype, a strided, read-only or missing
     one, an empty frame) raises instead of reading or writing past a buffer."""
     k = vf._kernels
-    assert k is not None, "impasto.video._flow did not build"
+    assert k is not None, "impasto.image._flow did not build"
     h, w, t = 4, 5, taps()
     bw, fw, out = np.zeros((h, w, 2)), np.zeros((h, w, 2)), np.zeros((h, w), np.float32)
     consts = (vf.DISOCCLUSION_REL, vf.DISOCCLUSION_ABS, vf.BOUNDARY_REL, vf.BOUNDARY_ABS, True)
