@@ -7,7 +7,9 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 from dataclasses import MISSING, fields
 from typing import Any, Callable, Sequence
 
@@ -136,8 +138,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _ctrl_c_when_safe(signum, frame) -> None:
+    """Ctrl-C before a job has taken it over (:func:`impasto.job.ctrl_c_sets`): KeyboardInterrupt, but
+    never inside an import — raised there from within a C extension's start-up (PyTorch's, pybind11)
+    it aborts the process instead of ending it; it then waits for the import, looking every 50 ms."""
+    if _importing(frame) and hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, _ctrl_c_when_safe)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    own = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where Ctrl-C is ignored
+    if own:
+        signal.signal(signal.SIGINT, _ctrl_c_when_safe)
     try:
         args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
         return args.run(args)
@@ -150,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a job could keep anything (loading), or Ctrl-C pressed twice
         print("impasto: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if own:
+            if hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run() -> None:
