@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..atomic import atomic_write
+from ..image import flow
 from ..image.imageio import load_image, open_image, resize_to_tensor, save_image
 from ..loss.losses import total_variation
 from ..job import Callback, Cancel, Interrupted, Reporter, running
@@ -79,20 +80,14 @@ def temporal_loss(previous: torch.Tensor, current: torch.Tensor, backward: torch
     ("Real-Time Neural Style Transfer for Videos", CVPR: the squared difference of the output and the
     warped previous output over the reliable pixels, divided by D) and the output-level temporal loss
     of ReCoNet (Gao et al. 2018, arXiv 1807.01197) without ReCoNet's luminance warping constraint
-    (its subtraction of the input's own luminance change). A mean, not a sum, so a weight means the same at
-    any crop size and batch. Differentiable with respect to both outputs (``grid_sample``); the flow
-    and the mask are constants."""
+    (its subtraction of the input's own luminance change). A mean, not a sum, so a weight means the
+    same at any crop size and batch. Differentiable with respect to both outputs
+    (:func:`impasto.image.flow.warp`, a flow per sample); the flow and the mask are constants."""
     b, _, h, w = current.shape
     if tuple(backward.shape) != (b, h, w, 2) or tuple(mask.shape) != (b, 1, h, w):
         raise ValueError(f"outputs {tuple(current.shape)} want a flow of ({b}, {h}, {w}, 2) and a mask of "
                          f"({b}, 1, {h}, {w}); got {tuple(backward.shape)} and {tuple(mask.shape)}")
-    backward = backward.to(current.device, current.dtype)
-    ys, xs = torch.meshgrid(torch.arange(h, device=current.device, dtype=current.dtype),
-                            torch.arange(w, device=current.device, dtype=current.dtype), indexing="ij")
-    grid = torch.stack(((xs + backward[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0,
-                        (ys + backward[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0), dim=-1)
-    warped = torch.nn.functional.grid_sample(previous, grid, mode="bilinear", padding_mode="border",
-                                             align_corners=True)
+    warped = flow.warp(previous, backward)
     return (mask.to(current.device, current.dtype) * (current - warped).pow(2)).mean()
 
 

@@ -171,13 +171,18 @@ def _warp_torch(image, f):
         raise ValueError(f"warp() wants a (N, C, H, W) tensor, got shape {tuple(image.shape)}")
     n, _, h, w = image.shape
     f = torch.as_tensor(np.asarray(f) if not torch.is_tensor(f) else f)
-    _check_flow(f, h, w)
+    if f.ndim == 4:  # a flow per image
+        if tuple(f.shape) != (n, h, w, 2):
+            raise ValueError(f"flows of shape {tuple(f.shape)} for images of {tuple(image.shape)}: want ({n}, {h}, {w}, 2)")
+    else:
+        _check_flow(f, h, w)
+        f = f[None]
     f = f.to(device=image.device, dtype=image.dtype)
     ys, xs = torch.meshgrid(torch.arange(h, device=image.device, dtype=image.dtype),
                             torch.arange(w, device=image.device, dtype=image.dtype), indexing="ij")
     gx = (xs + f[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys + f[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1)[None].expand(n, h, w, 2)
+    grid = torch.stack((gx, gy), dim=-1).expand(n, h, w, 2)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
@@ -186,7 +191,8 @@ def warp(image, f):
 
     ``image`` is a numpy (H, W, C) or (H, W) array (uint8 becomes float32, values kept in 0–255;
     float stays float) or a torch float tensor (N, C, H, W) (``grid_sample``, ``align_corners=True``,
-    differentiable); ``f`` is an (H, W, 2) flow (numpy, or a tensor for the torch path). The result
+    differentiable); ``f`` is an (H, W, 2) flow (numpy, or a tensor for the torch path; there also
+    (N, H, W, 2), a flow per image). The result
     has the type and layout of ``image``."""
     try:
         import torch
