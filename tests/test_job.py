@@ -29,7 +29,7 @@ from impasto.paper import figures
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small problems, one thread
 
-TINY_TRAIN = TrainConfig(width=0.25, steps=6, batch=1, crop=32, style_size=48, checkpoint_every=100,
+TINY_TRAIN = TrainConfig(width=0.25, steps=6, batch=1, crop=32, side=48, checkpoint_every=100,
                          preview_every=0)
 
 
@@ -197,7 +197,7 @@ def test_progress_json_on_every_command(small_images, photos, style, tmp_path):
         "figure": ["figure", "grid", c, s, "-o", tmp_path / "g.png", "--size", 32, "--iterations", 1,
                    "--depths", "1", "--ratios", "1e-3,1e-2", *net],
         "train": ["train", style, "--data", photos, "-o", tmp_path / "m.pt", "--width", 0.25, "--steps", 2,
-                  "--batch", 1, "--crop", 32, "--style-size", 48, "--preview-every", 0, "--precision", "fp32",
+                  "--batch", 1, "--crop", 32, "--side", 48, "--preview-every", 0, "--precision", "fp32",
                   "--device", "cpu"],
         "fast": ["fast", "--model", "starry_night", c, s, "-o", tmp_path / "fast", "--size", 32],
     }

@@ -398,26 +398,25 @@ def option_fields(cls) -> list:
     return [f for f in fields(cls) if "help" in f.metadata]
 
 
-# Johnson, Alahi & Fei-Fei (arXiv 1603.08155) and SEEDS.md section 5: the loss network's layers.
-FAST_CONTENT_LAYERS = ("relu3_3", "relu2_2", "relu3_1")
-FAST_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Settings of ``impasto train``: a transform network per style (Johnson et al. 2016), or one for
     several styles by conditional instance normalisation (Dumoulin et al. 2017)."""
 
     width: float = _opt(1.0, "channel width of the transform network: 1.0 (Johnson et al.), 0.5 or 0.25", above=0, high=4)
-    content_layer: str = _opt("relu3_3", "content layer of the loss network", choices=FAST_CONTENT_LAYERS)
-    style_layers: tuple[str, ...] = _opt(FAST_STYLE_LAYERS, "style layers of the loss network", parse=parse_names)
-    content_weight: float = _opt(1.0, "content weight (loss: mean squared feature difference)", low=0)
-    style_weight: float = _opt(5.0, "style weight (loss: mean squared difference of Grams normalised by C H W)", low=0)
+    content_layer: str = _opt(PAPER_CONTENT_LAYERS[0], "content layer of the loss network (the paper's)")
+    style_layers: tuple[str, ...] = _opt(PAPER_STYLE_LAYERS, "style layers of the loss network, each weighted "
+                                         "1/count (the paper's)", parse=parse_names)
+    content_weight: float = _opt(1.0, "alpha: content weight of the objective `impasto transfer` minimises (eq. 1, "
+                                      "per position as at 512 px)", low=0)
+    style_weight: float = _opt(1e3, "beta: style weight (eq. 4-5; alpha/beta 1e-3, as transfer's default)", low=0)
     tv_weight: float = _opt(0.0, "total-variation weight (0: off)", low=0)
     steps: int = _opt(40000, "training steps (Johnson et al.: 40000 at batch 4, two epochs of MS-COCO)", low=1, high=MAX_ITERATIONS * 100)
     batch: int = _opt(4, "photos per step (per process under torchrun)", low=1, high=1024)
     crop: int = _opt(256, "side of the square training crops in pixels", low=16, high=MAX_SIDE)
-    style_size: int = _opt(256, "style image's long side in pixels when its Gram matrices are measured", low=16, high=MAX_SIDE)
+    side: int = _opt(512, "picture size the network is made for: photos are scaled to this long side (x0.8-1.25 "
+                          "at random) before a crop is cut, the style image and the validation photos to it",
+                     low=16, high=MAX_SIDE)
     lr: float = _opt(1e-3, "Adam learning rate", above=0, high=1)
     checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)", low=1)
     preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none", low=0)
@@ -425,14 +424,15 @@ class TrainConfig:
     val_data: str | None = _opt(None, "folder of validation photos (never trained on): their content and style "
                                 "losses every --val-every steps, printed and kept with the checkpoint")
     val_every: int = _opt(500, "steps between validation passes (with --val-data)", low=1)
-    val_side: int = _opt(256, "long side in pixels of the validation photos (whole photos, not crops)", low=16,
-                         high=MAX_SIDE)
     frames: str | None = _opt(None, "folder of consecutive frame pairs of real footage, NAME_0 and NAME_1 images "
                                     "(frames t-1 and t, as scripts/gather_photos.py writes DIR/frames/train), for "
                                     "--temporal-weight")
-    temporal_weight: float = _opt(0.0, "weight of the temporal loss on --frames pairs: the mean of c (output_t - "
-                                       "output_t-1 warped along the flow)^2, c the flow's reliability, pixel values "
-                                       "0-255 (Huang et al. 2017, Gao et al. 2018); 0: off", low=0)
+    temporal_weight: float = _opt(0.0, "weight of the temporal loss on --frames pairs, lambda sum c (output_t - "
+                                       "output_t-1 warped along the flow)^2 over the reliable pixels, 0-255, per "
+                                       "position as at 512 px: as `impasto video --temporal-weight` (Huang et al. "
+                                       "2017, Gao et al. 2018); 0: off", low=0)
+    init_model: str | None = _opt(None, "start from this model's weights (same --width and styles; a new optimiser): "
+                                        "fine-tuning")
     seed: int = _opt(0, "random seed of the initial weights and of the crops", low=0, high=MAX_SEED)
     weights: str | None = _shared("weights")
     precision: str = _shared("precision")

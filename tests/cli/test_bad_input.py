@@ -149,7 +149,7 @@ def test_a_legal_long_output_name_is_written(files, tmp_path, capsys):
 def test_a_diverging_training_run_writes_nothing(photos, style, tmp_path, capsys):
     out = tmp_path / "m.pt"
     line = refused(["train", style, "--data", photos, "-o", out, "--width", 0.25, "--steps", 3, "--batch", 1,
-                    "--crop", 32, "--style-size", 48, "--preview-every", 0, "--style-weight", 1e300, *NET], capsys,
+                    "--crop", 32, "--side", 48, "--preview-every", 0, "--style-weight", 1e300, *NET], capsys,
                    code=1)
     assert "training diverged at step 1" in line and "--style-weight" in line
     assert list(tmp_path.iterdir()) == []

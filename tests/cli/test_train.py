@@ -13,7 +13,7 @@ from impasto.fast.train import checkpoint_path
 
 def _train_cli(photos, style, out, *extra):
     return run_cli("train", style, "--data", photos, "-o", out, "--width", 0.25, "--steps", 2, "--batch", 2,
-                   "--crop", 32, "--style-size", 48, "--preview-every", 1, *extra)
+                   "--crop", 32, "--side", 48, "--preview-every", 1, *extra)
 
 
 def test_train_and_fast_commands(photos, style, tmp_path):
@@ -45,7 +45,7 @@ def test_torchrun_trains_with_two_processes(photos, style, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                            "--master_port", str(_free_port()), "-m", "impasto", "train", str(style),
                            "--data", str(photos), "-o", str(out), "--width", "0.25", "--steps", "2",
-                           "--batch", "1", "--crop", "32", "--style-size", "48", "--preview-every", "0",
+                           "--batch", "1", "--crop", "32", "--side", "48", "--preview-every", "0",
                            "--quiet"], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     model = load_model(out)
@@ -61,7 +61,7 @@ def test_ctrl_c_keeps_the_model_and_a_checkpoint(photos, style, tmp_path):
     out = tmp_path / "m.pt"
     proc = subprocess.Popen([sys.executable, "-m", "impasto", "train", str(style), "--data", str(photos),
                              "-o", str(out), "--width", "0.25", "--steps", "100000", "--batch", "1",
-                             "--crop", "32", "--style-size", "48", "--checkpoint-every", "2",
+                             "--crop", "32", "--side", "48", "--checkpoint-every", "2",
                              "--preview-every", "0", "--quiet"], stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     deadline = time.time() + 120
     while not out.exists() and time.time() < deadline:
@@ -83,7 +83,7 @@ def test_train_prints_and_keeps_its_validation_curve(photos, style, tmp_path):
     val.mkdir()
     shutil.copy(photos / "sub" / "p5.jpg", val / "p5.jpg")
     model = tmp_path / "v.pt"
-    code, _, err = _train_cli(photos, style, model, "--val-data", val, "--val-every", 1, "--val-side", 32,
+    code, _, err = _train_cli(photos, style, model, "--val-data", val, "--val-every", 1,
                               "--progress", "json")
     assert code == 0, err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]

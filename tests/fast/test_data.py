@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from impasto.errors import ImpastoError
-from impasto.fast.data import PhotoBatches
+from impasto.fast.data import SCALE_JITTER, PhotoBatches, scaled_size
 
 
 def test_data_skips_corrupt_files_and_is_deterministic(photos):
@@ -96,3 +96,16 @@ def test_frame_pairs_skip_unreadable_frames(tmp_path):
     previous, current, _, _ = data.batch(0)  # the readable pair takes the broken one's place
     assert torch.equal(previous[0], previous[1]) and torch.equal(current[0], current[1])
     assert sorted(p.name for p in data.skipped) == ["clip__00001_0.png", "clip__00001_1.png"]
+
+
+def test_photos_are_scaled_to_the_side_the_network_is_made_for():
+    """The long side lands in --side x SCALE_JITTER, the aspect kept; the short side never below the crop."""
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        w, h = scaled_size((1600, 1200), 512, 256, g)
+        assert 512 * SCALE_JITTER[0] - 1 <= w <= 512 * SCALE_JITTER[1] + 1 and abs(w / h - 4 / 3) < 0.01
+    s = torch.rand((), generator=torch.Generator().manual_seed(7)).item()  # the first draw decides the scale
+    expected = SCALE_JITTER[0] + (SCALE_JITTER[1] - SCALE_JITTER[0]) * s
+    assert scaled_size((1000, 500), 400, 100, torch.Generator().manual_seed(7)) == (round(400 * expected),
+                                                                                  round(200 * expected))
+    assert scaled_size((2000, 400), 512, 256, g) == (1280, 256)  # a panorama: its short side set by the crop

@@ -12,13 +12,39 @@ from impasto.fast.model import load_model
 from impasto.fast.train import Trainer, batch_gram, train
 
 
-TINY = TrainConfig(width=0.25, steps=4, batch=2, crop=32, style_size=48, checkpoint_every=2, preview_every=0)
+TINY = TrainConfig(width=0.25, steps=4, batch=2, crop=32, side=48, checkpoint_every=2, preview_every=0)
 
 
 def test_batch_gram_by_hand():
     f = torch.tensor([[1.0, 2.0], [0.0, 3.0]]).view(1, 2, 1, 2)  # C=2, H=1, W=2
-    expected = torch.tensor([[5.0, 6.0], [6.0, 9.0]]) / 4
+    expected = torch.tensor([[5.0, 6.0], [6.0, 9.0]]) / 2  # over M = 2 positions
     assert torch.equal(batch_gram(f)[0], expected)
+
+
+def test_training_objective_is_the_transfers_on_a_whole_photo(photos, style, tmp_path):
+    """The loss a network is trained on, on a whole photo, is the objective `impasto transfer` minimises
+    (eq. 1, 4, 5, 7 with the per-position content scale, w_l = 1/5, alpha/beta = 1e-3), term by term."""
+    from impasto.image.imageio import fit_long_side, load_image
+    from impasto.loss.terms import (REFERENCE_SIDE, Objective, content_scale, content_targets, content_term, pixels,
+                                    style_targets, style_term)
+
+    config = TINY.replace(side=40)
+    trainer = Trainer(config.replace(precision="fp32"), [style], photos, tmp_path / "o.pt")
+    photo = load_image(sorted((photos / "sub").glob("*.jpg"))[0], long_side=40)
+    with torch.no_grad():
+        out = trainer.net.eval()(photo, torch.ones(1))
+        ours = trainer.losses(photo, torch.tensor([0]), trainer.net, crops=False)
+    vgg = trainer.vgg
+    area = photo.shape[-1] * photo.shape[-2]
+    scale = content_scale("per-position", area, area, pixels(fit_long_side((photo.shape[-1], photo.shape[-2]),
+                                                                          REFERENCE_SIDE)))
+    painting = load_image(style, long_side=40)
+    terms = [content_term(content_targets(vgg, photo, [config.content_layer]), [1.0], 1.0, scale=scale),
+             style_term(style_targets(vgg, [painting], [1.0], config.style_layers), [0.2] * 5, 1e3)]
+    _, theirs = Objective(vgg, terms)(out)  # its figures per term unweighted, the total weighted
+    assert float(ours["content"]) == pytest.approx(theirs["content"], rel=1e-4)
+    assert float(ours["style"]) == pytest.approx(1e3 * theirs["style"], rel=1e-4)
+    assert float(ours["total"]) == pytest.approx(theirs["total"], rel=1e-4)
 
 
 # ---------------------------------------------------------------- training
@@ -48,6 +74,16 @@ def test_resume_continues_exactly(photos, style, tmp_path):
     train(resumed)
     for key, value in straight.net.state_dict().items():
         assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_init_model_starts_from_its_weights(photos, style, tmp_path):
+    train(Trainer(TINY.replace(steps=2), [style], photos, tmp_path / "first.pt"))
+    tuned = Trainer(TINY.replace(init_model=str(tmp_path / "first.pt")), [style], photos, tmp_path / "tuned.pt")
+    first = load_model(tmp_path / "first.pt").net.state_dict()
+    assert all(torch.equal(v, first[k]) for k, v in tuned.net.state_dict().items())
+    assert tuned.step == 0  # a new run: its own steps and optimiser
+    with pytest.raises(ImpastoError, match="first.pt: a model of width 0.25 for 1 style"):
+        Trainer(TINY.replace(width=0.5, init_model=str(tmp_path / "first.pt")), [style], photos, tmp_path / "x.pt")
 
 
 def test_resume_refuses_another_run(photos, style, tmp_path):
@@ -98,7 +134,7 @@ def _validation_photos(photos, tmp_path):
 
 def test_validation_curve_is_measured_kept_and_resumed(photos, style, tmp_path):
     val = _validation_photos(photos, tmp_path)
-    config = TINY.replace(steps=6, crop=48, val_data=str(val), val_every=2, val_side=40)
+    config = TINY.replace(steps=6, crop=48, val_data=str(val), val_every=2)
     events = []
     trainer = Trainer(config.replace(steps=4), [style], photos, tmp_path / "v.pt")
     train(trainer, callback=events.append)
@@ -109,7 +145,7 @@ def test_validation_curve_is_measured_kept_and_resumed(photos, style, tmp_path):
     # the figures are the mean loss of the network on the whole validation photos (eval mode, no gradient)
     with torch.no_grad():
         trainer.net.eval()
-        own = [trainer.losses(p, torch.tensor([0]), trainer.net)["total"] for p in trainer.validation.photos()]
+        own = [trainer.losses(p, torch.tensor([0]), trainer.net, crops=False)["total"] for p in trainer.validation.photos()]
     assert shown[-1].extra["val_total"] == pytest.approx(float(sum(own) / len(own)), rel=1e-5)
     assert load_model(tmp_path / "v.pt").meta["validation"] == trainer.curve
     resumed = Trainer(config, [style], photos, tmp_path / "v.pt")

@@ -29,12 +29,22 @@ def find_photos(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-def random_crop(img: Image.Image, crop: int, g: torch.Generator) -> torch.Tensor:
-    """Shorter side scaled to ``crop``·s (s in [1, 1.5]), a random ``crop``² window, random flip."""
-    scale = 1.0 + 0.5 * torch.rand((), generator=g).item()
-    short = min(img.size)
-    factor = crop * scale / short
-    w, h = max(crop, round(img.width * factor)), max(crop, round(img.height * factor))
+SCALE_JITTER = (0.8, 1.25)  # the photo's long side is --side times a factor drawn from this range
+
+
+def scaled_size(size: tuple[int, int], side: int, crop: int, g: torch.Generator) -> tuple[int, int]:
+    """A photo's ``(width, height)`` scaled so that its long side is ``side``·s (s drawn uniformly in
+    :data:`SCALE_JITTER`): the network sees things at about the size they have in a ``side`` px
+    picture, the size its style is measured at. Never below ``crop`` on the short side."""
+    low, high = SCALE_JITTER
+    s = low + (high - low) * torch.rand((), generator=g).item()
+    factor = max(side * s / max(size), crop / min(size))
+    return max(crop, round(size[0] * factor)), max(crop, round(size[1] * factor))
+
+
+def random_crop(img: Image.Image, crop: int, side: int, g: torch.Generator) -> torch.Tensor:
+    """:func:`scaled_size`, then a random ``crop``² window and a random flip."""
+    w, h = scaled_size(img.size, side, crop, g)
     img = img.resize((w, h), Image.Resampling.BICUBIC)
     left = int(torch.randint(0, w - crop + 1, (), generator=g))
     top = int(torch.randint(0, h - crop + 1, (), generator=g))
@@ -45,9 +55,10 @@ def random_crop(img: Image.Image, crop: int, g: torch.Generator) -> torch.Tensor
 class PhotoBatches:
     """``batch(step)`` -> ``(batch, 3, crop, crop)`` for this rank; deterministic in (seed, step)."""
 
-    def __init__(self, folder, crop: int = 256, batch: int = 4, seed: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, folder, crop: int = 256, batch: int = 4, seed: int = 0, rank: int = 0, world: int = 1,
+                 side: int = 512):
         self.files = find_photos(folder)
-        self.crop, self.size, self.seed, self.rank, self.world = crop, batch, seed, rank, world
+        self.crop, self.size, self.seed, self.rank, self.world, self.side = crop, batch, seed, rank, world, side
         self.skipped: set[Path] = set()
         self._orders: dict[int, torch.Tensor] = {}
 
@@ -73,7 +84,7 @@ class PhotoBatches:
                 self.skipped.add(path)
                 continue
             g = torch.Generator().manual_seed(self.seed * 7_919 + index)
-            return random_crop(img, self.crop, g)
+            return random_crop(img, self.crop, self.side, g)
         raise ImpastoError(f"none of the {len(self.files)} photos under the data folder could be read")
 
     def first_photo(self):
@@ -113,14 +124,12 @@ def find_frame_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def crop_pair(a: Image.Image, b: Image.Image, crop: int, g: torch.Generator) -> tuple[Image.Image, Image.Image]:
+def crop_pair(a: Image.Image, b: Image.Image, crop: int, side: int, g: torch.Generator) -> tuple[Image.Image, Image.Image]:
     """:func:`random_crop` of two frames of one size with the same draw: the same scale, window and
     flip on both, so the motion between them is kept (only scaled)."""
     if a.size != b.size:
         raise ImpastoError(f"the frames of a pair differ in size: {a.size} and {b.size}")
-    scale = 1.0 + 0.5 * torch.rand((), generator=g).item()
-    factor = crop * scale / min(a.size)
-    w, h = max(crop, round(a.width * factor)), max(crop, round(a.height * factor))
+    w, h = scaled_size(a.size, side, crop, g)
     left = int(torch.randint(0, w - crop + 1, (), generator=g))
     top = int(torch.randint(0, h - crop + 1, (), generator=g))
     flip = torch.rand((), generator=g).item() < 0.5
@@ -145,12 +154,13 @@ class FramePairs:
     their files counted in :attr:`skipped`."""
 
     def __init__(self, folder, crop: int = 256, batch: int = 4, seed: int = 0, rank: int = 0, world: int = 1,
-                 preset: str = "medium"):
+                 side: int = 512, preset: str = "medium"):
         from ..image.flow import require_opencv
 
         require_opencv()  # one clear line now, not at the first step
         self.pairs = find_frame_pairs(folder)
         self.crop, self.size, self.seed, self.rank, self.world, self.preset = crop, batch, seed, rank, world, preset
+        self.side = side
         self.skipped: set[Path] = set()
         self._orders: dict[int, torch.Tensor] = {}
         self._cache: dict[int, tuple[torch.Tensor, ...]] = {}
@@ -181,7 +191,7 @@ class FramePairs:
         try:
             a, b = (open_image(p) for p in paths)
             g = torch.Generator().manual_seed(self.seed * 7_919 + k + 3_333_331)
-            a, b = (np.asarray(img.convert("RGB")) for img in crop_pair(a, b, self.crop, g))
+            a, b = (np.asarray(img.convert("RGB")) for img in crop_pair(a, b, self.crop, self.side, g))
         except ImpastoError:
             self.skipped.update(paths)
             return None

@@ -1,12 +1,17 @@
 """Training a transform network against a fixed VGG-19 loss network (Johnson, Alahi & Fei-Fei,
-"Perceptual Losses for Real-Time Style Transfer and Super-Resolution", arXiv 1603.08155, section 3).
+"Perceptual Losses for Real-Time Style Transfer and Super-Resolution", arXiv 1603.08155, section 3),
+on the objective ``impasto transfer`` minimises — the paper's, as Ulyanov et al.'s texture networks
+(arXiv 1603.03417) train on it — so that the network's pictures are judged by what they learned.
 
-Per step: a batch of photo crops y_c, the network's output ŷ = f_W(y_c), and the loss (eq. 2 and 4)
-  λ_c · ‖φ_j(ŷ) − φ_j(y_c)‖² / (C_j H_j W_j)  +  λ_s · Σ_j ‖G_j(ŷ) − G_j(y_s)‖²_F / C_j²  (+ λ_TV · TV(ŷ)),
-with G_j = φ_j φ_jᵀ / (C_j H_j W_j) (eq. 3) measured on the style image y_s once, before training.
-The style term is the squared Frobenius distance averaged over the C_j² entries, as the authors'
-released code computes it (a mean-squared-error criterion on the Grams); their default weights
-λ_c = 1, λ_s = 5 assume that scale and the same 0–255 Caffe input as here.
+Per step: a batch of photo crops x, the network's output ŷ = f_W(x), and per crop (the mean over the batch)
+  α · s · ½ Σ (F_l(ŷ) − F_l(x))²  +  β · Σ_l w_l E_l,   E_l = 1/(4 N_l²) Σ (G_l(ŷ)/M_l − A_l/M_l)²
+(Gatys et al. eq. 1, 4, 5, 7; w_l = 1/count), content on relu4_2, style on relu1_1 … relu5_1, average
+pooling, α/β = 1e-3; s makes the content sum per position as at 512 px (impasto.loss.terms.content_scale:
+a crop stands for its share of a 4:3 picture at 512 px). A_l is measured on the style image at ``--side``,
+and the photos are scaled to about that long side before the crops are cut (impasto.fast.data), so the
+strokes the network learns have the size they have in ``impasto transfer --size SIDE``. Johnson et al.'s
+own normalisation (Grams over C·H·W, a mean-squared-error on them) weights relu5_1's style 65,536 times
+less than the paper does: networks trained on it scored 4x the paper's objective of an optimisation.
 Several styles: each photo of the batch is assigned one style, which picks its Gram targets and its
 conditional instance-norm row (Dumoulin et al. 2017). Adam updates only the transform network.
 
@@ -35,19 +40,20 @@ from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..atomic import atomic_write
 from ..image import flow
-from ..image.imageio import load_image, open_image, resize_to_tensor, save_image
+from ..image.imageio import fit_long_side, load_image, open_image, resize_to_tensor, save_image
 from ..loss.losses import total_variation
+from ..loss.terms import REFERENCE_SIDE, pixels
 from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
 from ..net.vgg import VGG19, check_layers
 from .data import FramePairs, PhotoBatches, find_photos
-from .model import FastModel, save_model
+from .model import FastModel, load_model, save_model
 from .network import TransformNet
 
 CHECKPOINT_FORMAT = "impasto-fast-checkpoint/1"
 VALIDATION_PHOTOS = 64  # at most this many validation photos are read (the first in file order)
-PREVIEW_SIDE = 256
-TEMPORAL_SCALE = 255.0 ** 2  # the temporal loss on 0-255 pixel values, the loss network's scale
+TEMPORAL_SCALE = 255.0 ** 2  # the temporal loss on 0-255 pixel values, as the video optimisation's
+CROP_REFERENCE = REFERENCE_SIDE * REFERENCE_SIDE * 3 // 4  # a crop stands for its share of a 4:3 picture at 512 px
 
 
 @dataclass
@@ -61,10 +67,32 @@ class Saved:
 
 
 def batch_gram(features: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` -> ``(B, C, C)`` Grams divided by C·H·W (Johnson et al., eq. 3)."""
+    """``(B, C, H, W)`` -> ``(B, C, C)``: each image's Gram ``Σ_k F_ik F_jk`` divided by its M = H·W
+    positions (eq. 3 over M, as :func:`impasto.loss.losses.gram` with ``normalise``)."""
     b, c, h, w = features.shape
     f = features.float().reshape(b, c, h * w)
-    return f @ f.transpose(1, 2) / (c * h * w)
+    return f @ f.transpose(1, 2) / (h * w)
+
+
+def position_scale(photos: torch.Tensor, crops: bool) -> float:
+    """``s`` of the content term: the pixels of the picture a batch stands for at 512 px over its own
+    (:func:`impasto.loss.terms.content_scale`, ``per-position``): a whole photo stands for itself at
+    512 px (s = 1 at 512 px, as the benchmarks' evaluator), a crop for its share of a 4:3 picture."""
+    h, w = photos.shape[-2:]
+    reference = CROP_REFERENCE if crops else pixels(fit_long_side((w, h), REFERENCE_SIDE))
+    return reference / (h * w)
+
+
+def paper_losses(feats: dict[str, torch.Tensor], content_target: torch.Tensor, grams: dict[str, torch.Tensor],
+                 content_layer: str, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's content and style losses of a batch, each the mean over its images:
+    ``s · ½ Σ (F − P)²`` on ``content_layer`` (eq. 1) and ``Σ_l E_l / count`` (eq. 4, 5) against
+    ``grams``, ``(B, C, C)`` per layer (each image's own style's A/M)."""
+    diff = feats[content_layer].float() - content_target.float()
+    content = scale * 0.5 * diff.pow(2).flatten(1).sum(1).mean()
+    style = sum((batch_gram(feats[layer]) - target).pow(2).sum((1, 2)).mean() / (4.0 * target.shape[-1] ** 2)
+                for layer, target in grams.items()) / len(grams)
+    return content, style
 
 
 def temporal_loss(previous: torch.Tensor, current: torch.Tensor, backward: torch.Tensor,
@@ -112,27 +140,38 @@ class Trainer:
         precision = resolve_precision(config.precision, self.device)
         self.bf16 = precision == "bf16"  # the transform network under autocast; losses and Adam in fp32
         self.style_names = [Path(s).stem for s in styles]
-        self.data = PhotoBatches(data, config.crop, config.batch, config.seed, self.rank, self.world)
-        self.vgg = VGG19(config.weights).to(self.device).set_precision(precision, channels_last=True)
+        self.data = PhotoBatches(data, config.crop, config.batch, config.seed, self.rank, self.world, config.side)
+        self.vgg = VGG19(config.weights, pooling="avg").to(self.device).set_precision(precision, channels_last=True)
         self.targets = self._style_targets(styles)
         torch.manual_seed(config.seed)
         self.net = TransformNet(config.width, len(styles)).to(self.device)
+        if config.init_model:
+            self._start_from(config.init_model)
         self.model = (DistributedDataParallel(self.net) if self.world > 1 else self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.step, self.seconds = 0, 0.0
-        self.validation = Validation(config.val_data, config.val_side) if config.val_data else None
+        self.validation = Validation(config.val_data, config.side) if config.val_data else None
         self.curve: list[dict[str, float]] = []   # one entry per validation pass: step and mean losses
-        self.pairs = (FramePairs(config.frames, config.crop, config.batch, config.seed, self.rank, self.world)
+        self.pairs = (FramePairs(config.frames, config.crop, config.batch, config.seed, self.rank, self.world,
+                                 config.side)
                       if config.temporal_weight > 0 else None)  # off: nothing of it is read or drawn
 
-    # ------------------------------------------------------------ loss (Johnson et al. eq. 5, 6)
+    def _start_from(self, path: str) -> None:
+        """Fine-tuning: the weights of a model file (``--init-model``), same width and number of styles."""
+        start = load_model(path)
+        if start.net.width != self.config.width or len(start.styles) != len(self.style_names):
+            raise ImpastoError(f"{path}: a model of width {start.net.width:g} for {len(start.styles)} style(s); this "
+                               f"run trains width {self.config.width:g} for {len(self.style_names)}")
+        self.net.load_state_dict(start.net.state_dict())
+
+    # ------------------------------------------------------------ loss (Gatys et al. eq. 1, 4, 5, 7)
 
     @torch.no_grad()
     def _style_targets(self, styles) -> dict[str, torch.Tensor]:
-        """Per style layer, ``(S, C, C)``: each style image's Grams at ``--style-size``."""
+        """Per style layer, ``(S, C, C)``: each style image's Grams over M at ``--side``."""
         grams = {layer: [] for layer in self.config.style_layers}
         for style in styles:
-            image = load_image(style, long_side=self.config.style_size).to(self.device)
+            image = load_image(style, long_side=self.config.side).to(self.device)
             feats = self.vgg(image, self.config.style_layers)
             for layer in self.config.style_layers:
                 grams[layer].append(batch_gram(feats[layer])[0])
@@ -143,11 +182,13 @@ class Trainer:
         first = (step * self.world + self.rank) * self.config.batch
         return torch.arange(first, first + self.config.batch) % len(self.style_names)
 
-    def losses(self, photos: torch.Tensor, ids: torch.Tensor, network=None, pairs=None) -> dict[str, torch.Tensor]:
-        """Johnson et al.'s loss of the network (``network``, or the training replica) on ``photos``,
-        each in the style ``ids`` picks; with ``pairs`` (a :meth:`FramePairs.batch`, as many pairs as
-        photos) also the weighted :func:`temporal_loss` of the network on them, in the same styles
-        (the frames go through the network in the photos' forward pass: one pass, as DDP wants)."""
+    def losses(self, photos: torch.Tensor, ids: torch.Tensor, network=None, pairs=None,
+               crops: bool = True) -> dict[str, torch.Tensor]:
+        """The paper's objective of the network (``network``, or the training replica) on ``photos``
+        (``crops``: training crops; else whole photos, as the validation's), each in the style ``ids``
+        picks; with ``pairs`` (a :meth:`FramePairs.batch`, as many pairs as photos) also the weighted
+        temporal loss of the network on them, in the same styles (the frames go through the network in
+        the photos' forward pass: one pass, as DDP wants)."""
         c = self.config
         mix = torch.nn.functional.one_hot(ids, len(self.style_names)).float().to(self.device)
         if pairs is not None:
@@ -163,14 +204,15 @@ class Trainer:
         feats = self.vgg(out, {c.content_layer, *c.style_layers})
         with torch.no_grad():
             target = self.vgg(photos, [c.content_layer])[c.content_layer]
-        content = (feats[c.content_layer].float() - target.float()).pow(2).mean()
-        style = sum((batch_gram(feats[layer]) - self.targets[layer][ids.to(self.device)]).pow(2).mean()
-                    for layer in c.style_layers)
+        scale = position_scale(photos, crops)
+        grams = {layer: self.targets[layer][ids.to(self.device)] for layer in c.style_layers}
+        content, style = paper_losses(feats, target, grams, c.content_layer, scale)
         terms = {"content": c.content_weight * content, "style": c.style_weight * style}
         if c.tv_weight:
             terms["tv"] = c.tv_weight * total_variation(out.float()) / out.shape[0]
-        if pairs is not None:
-            terms["temporal"] = c.temporal_weight * TEMPORAL_SCALE * temporal_loss(
+        if pairs is not None:  # λ s Σ c (O_t − W(O_t-1))², 0-255, as the video optimisation's temporal term
+            size = current[0].numel()
+            terms["temporal"] = c.temporal_weight * scale * size * TEMPORAL_SCALE * temporal_loss(
                 previous.float(), current.float(), pairs[2].to(self.device), pairs[3].to(self.device))
         terms["total"] = sum(terms.values())
         return terms
@@ -200,7 +242,7 @@ class Trainer:
         sums: dict[str, float] = {}
         for photo in self.validation.photos():
             for style in range(len(self.style_names)):
-                terms = self.losses(photo.to(self.device), torch.tensor([style]), self.net)
+                terms = self.losses(photo.to(self.device), torch.tensor([style]), self.net, crops=False)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + float(value)
         self.net.train()
@@ -236,7 +278,7 @@ class Trainer:
             raise ImpastoError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
         if state.get("format") != CHECKPOINT_FORMAT or state["styles"] != self.style_names:
             raise ImpastoError(f"{path}: checkpoint of another run (styles {state.get('styles')})")
-        kept = {k: state["config"][k] for k in ("width", "batch", "crop", "seed", "content_layer")}
+        kept = {k: state["config"].get(k) for k in ("width", "batch", "crop", "side", "seed", "content_layer")}
         now = {k: getattr(self.config, k) for k in kept}
         if kept != now:
             raise ImpastoError(f"{path}: checkpoint was trained with {kept}, this run asks for {now}")
@@ -268,7 +310,7 @@ class Trainer:
 
     def preview_photo(self) -> torch.Tensor:
         photo = open_image(self.config.preview) if self.config.preview else self.data.first_photo()
-        return resize_to_tensor(photo, long_side=PREVIEW_SIDE)
+        return resize_to_tensor(photo, long_side=self.config.side)  # the size it is made for
 
 
 class Validation:
