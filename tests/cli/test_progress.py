@@ -23,6 +23,22 @@ def test_bar_shows_the_losses_and_keeps_the_last_figures_that_are_no_loss(capsys
     capsys.readouterr()
 
 
+def test_no_bar_for_a_job_done_within_the_delay(capsys):
+    import sys
+
+    bar = ProgressBar()
+    bar(Progress("fast", 0, 1, "", {}, 0.0, None, "img"))
+    bar(Progress("fast", 1, 1, "", {}, 0.3, 0.0, "img"))
+    bar.close()
+    assert bar.bar is None and capsys.readouterr().err == ""
+    late = ProgressBar()
+    late(Progress("fast", 0, 2, "", {}, 0.0, None, "img"))
+    late(Progress("fast", 1, 2, "", {}, 0.6, 0.6, "img"))  # past the delay: the bar opens at the count reached
+    assert late.bar.n == 1 and "tqdm" in sys.modules
+    late.close()
+    capsys.readouterr()
+
+
 def test_json_lines_carry_the_typed_fields(capsys):
     lines = JsonLines()
     lines(_event(4, {"total": float("nan")}, extra={"val_total": 2.0}))

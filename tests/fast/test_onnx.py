@@ -55,3 +55,16 @@ def test_missing_onnxruntime_says_how_to_install(exported, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(ImpastoError, match=r"pip install 'impasto\[onnx\]'"):
         OnnxRunner(exported)
+
+
+def test_split_rgb_conv_computes_the_same_sums():
+    from impasto.fast.onnx import split_rgb_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(5, 3, 9)
+    x = torch.rand(2, 5, 23, 31, dtype=torch.float64)
+    conv = conv.double()
+    split = split_rgb_conv(conv).double()
+    with torch.no_grad():
+        assert torch.allclose(split(x), conv(x), rtol=0, atol=1e-12)
+    assert [tuple(m.weight.shape) for m in split] == [(27, 5, 9, 1), (3, 9, 1, 9)]

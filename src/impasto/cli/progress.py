@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
-
 from ..job import Progress
 
+BAR_DELAY = 0.5  # seconds: a job done sooner shows no bar (and a one-image command never imports tqdm)
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
 
 
@@ -30,15 +29,19 @@ class ProgressBar:
         self.kept: dict[str, str] = {}  # figures that are no loss (a validation pass), shown until replaced
 
     def __call__(self, event: Progress) -> None:
-        if self.bar is None:  # opened on the first event (input errors print no empty bar), at its count:
-            # the rate is that of this run, also when it resumes (a training run, cached figure cells)
+        self.kept.update({k: _fmt(v) for k, v in event.extra.items()})
+        if self.bar is None and event.elapsed < BAR_DELAY:
+            return
+        if self.bar is None:  # opened on the first event after BAR_DELAY (input errors print no empty bar), at
+            # its count: the rate is that of this run, also when it resumes (a training run, cached figure cells)
+            from tqdm import tqdm
+
             self.bar = tqdm(total=event.total, initial=event.done, desc=f"impasto {event.job}", unit=event.unit,
                             file=sys.stderr, dynamic_ncols=True, smoothing=0.1, bar_format=BAR_FORMAT)
         shown = {"left": _clock(event.eta) if event.eta is not None else "?"}
         if event.stage:
             shown["at"] = event.stage
         shown.update({k: _fmt(v) for k, v in event.losses.items() if k != "total"})
-        self.kept.update({k: _fmt(v) for k, v in event.extra.items()})
         shown.update(self.kept)
         self.bar.set_postfix(shown, refresh=False)
         self.bar.update(event.done - self.bar.n)
