@@ -1,0 +1,171 @@
+"""What makes Chinese ink painting look like ink, as operations on images (issue 25; read with ChipGAN,
+Liang et al., IJCAI 2021): the painting's *ink tones* — a few shades of one ink on its paper or silk,
+each shade with the colour it has in the painting — instead of the photo's colours; *voids* — the
+photo's flat parts (sky, water, mist) left as bare paper; and the painting's *seals* kept out of its
+style statistics. Pure functions on ``(1, 3, H, W)`` RGB in [0, 1] (masks ``(1, 1, H, W)`` in [0, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .color import luma_chroma_to_rgb, luminance, rgb_to_luma_chroma
+
+TONE_BINS = 32         # luminance bins of the painting's tone table
+TONE_QUANTILES = 256   # points of the painting's luminance distribution kept for tone matching
+PAPER_QUANTILE = 0.75  # the paper's colour: the median of the painting's pixels above this luminance quantile
+
+
+@dataclass(frozen=True)
+class InkTones:
+    """A painting's tones: its luminance distribution (``quantiles``, ``(Q,)`` ascending) and the mean
+    chrominance (YIQ's I and Q) of its pixels at each luminance (``chroma``, ``(TONE_BINS, 2)``, bin b
+    covering luminance [b, b + 1) / TONE_BINS; empty bins interpolated from their neighbours)."""
+
+    quantiles: torch.Tensor
+    chroma: torch.Tensor
+
+
+def _pixels(image: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """``(P, 3)`` YIQ of the pixels a mask keeps (weight above one half), or of all."""
+    yiq = rgb_to_luma_chroma(image.float()).reshape(3, -1).T
+    if weight is None:
+        return yiq
+    keep = weight.reshape(-1) > 0.5
+    return yiq[keep] if keep.any() else yiq
+
+
+def ink_tones(painting: torch.Tensor, weight: torch.Tensor | None = None) -> InkTones:
+    """The tones of ``painting`` (over the pixels ``weight`` keeps: no seal, no inscription)."""
+    yiq = _pixels(painting, weight)
+    y = yiq[:, 0].clamp(0, 1)
+    levels = torch.linspace(0, 1, TONE_QUANTILES, dtype=y.dtype)
+    quantiles = torch.quantile(y, levels) if y.numel() <= 2**24 else torch.quantile(y[:: y.numel() // 2**24 + 1], levels)
+    bins = (y * TONE_BINS).long().clamp(max=TONE_BINS - 1)
+    count = torch.zeros(TONE_BINS, dtype=y.dtype).index_add_(0, bins, torch.ones_like(y))
+    sums = torch.zeros(TONE_BINS, 2, dtype=y.dtype).index_add_(0, bins, yiq[:, 1:])
+    filled = count > 0
+    centres = (torch.arange(TONE_BINS, dtype=y.dtype) + 0.5) / TONE_BINS
+    chroma = torch.stack([_interp(centres, centres[filled], (sums[filled, k] / count[filled]))
+                          for k in range(2)], dim=1)
+    return InkTones(quantiles, chroma)
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation of ``(xp, fp)`` at ``x`` (``xp`` ascending), constant beyond its
+    ends (numpy.interp); differentiable in ``x``."""
+    if xp.numel() == 1:
+        return fp.expand_as(x).clone()
+    i = torch.searchsorted(xp, x.contiguous()).clamp(1, xp.numel() - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    t = ((x - x0) / (x1 - x0).clamp_min(1e-12)).clamp(0, 1)
+    return f0 + t * (f1 - f0)
+
+
+def match_tones(luma: torch.Tensor, tones: InkTones) -> torch.Tensor:
+    """``(1, 1, H, W)`` luminance histogram-matched to the painting's: each pixel's rank among the
+    photo's luminances, read off the painting's luminance distribution (ties keep their order)."""
+    flat = luma.reshape(-1)
+    order = torch.argsort(flat, stable=True)
+    rank = torch.empty_like(flat).index_put_((order,), torch.linspace(0, 1, flat.numel(), dtype=flat.dtype))
+    levels = torch.linspace(0, 1, tones.quantiles.numel(), dtype=flat.dtype)
+    return _interp(rank, levels, tones.quantiles.to(flat.dtype)).reshape(luma.shape)
+
+
+def colorize(luma: torch.Tensor, tones: InkTones) -> torch.Tensor:
+    """``(1, 1, H, W)`` luminance -> RGB with the chrominance the painting has at that luminance."""
+    centres = (torch.arange(TONE_BINS, dtype=luma.dtype, device=luma.device) + 0.5) / TONE_BINS
+    chroma = [_interp(luma.reshape(-1), centres, tones.chroma[:, k].to(luma)).reshape(luma.shape) for k in range(2)]
+    return luma_chroma_to_rgb(torch.cat([luma, *chroma], dim=1))
+
+
+def in_ink_tones(image: torch.Tensor, tones: InkTones, match: bool = False) -> torch.Tensor:
+    """``image`` in the painting's tones: its luminance (matched to the painting's distribution when
+    ``match``: the start image) coloured as the painting colours that luminance (the finish)."""
+    luma = luminance(image.float()).clamp(0, 1)
+    if match:
+        luma = match_tones(luma, tones)
+    return colorize(luma, tones).clamp(0, 1)
+
+
+def paper_tone(painting: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The colour of the painting's ground, ``(1, 3, 1, 1)``: the per-channel median of its pixels whose
+    luminance is above its :data:`PAPER_QUANTILE` quantile (paper white, or silk's brown)."""
+    rgb = painting.float().reshape(3, -1).T
+    y = rgb @ torch.tensor([0.299, 0.587, 0.114])
+    if weight is not None and (weight.reshape(-1) > 0.5).any():
+        keep = weight.reshape(-1) > 0.5
+        rgb, y = rgb[keep], y[keep]
+    bright = rgb[y >= torch.quantile(y, PAPER_QUANTILE)]
+    return bright.median(dim=0).values.reshape(1, 3, 1, 1)
+
+
+# ---------------------------------------------------------------- voids: the photo's flat parts
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur (kernel radius 3σ, reflect padding), per channel; differentiable."""
+    if sigma <= 0:
+        return image
+    radius = max(1, int(3 * sigma + 0.5))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    c = image.shape[1]
+    pad_h, pad_w = min(radius, image.shape[-2] - 1), min(radius, image.shape[-1] - 1)
+    out = F.pad(image, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else image
+    out = F.conv2d(out, k[radius - pad_w: radius + pad_w + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    out = F.pad(out, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else out
+    return F.conv2d(out, k[radius - pad_h: radius + pad_h + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def local_contrast(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``sqrt(G_σ * |∇Y|²)``: the luminance's gradient energy around each pixel, ``(1, 1, H, W)``
+    (central differences, zero at the borders' outer half-step)."""
+    y = luminance(image.float())
+    gx = F.pad(y[..., :, 2:] - y[..., :, :-2], (1, 1, 0, 0)) / 2
+    gy = F.pad(y[..., 2:, :] - y[..., :-2, :], (0, 0, 1, 1)) / 2
+    return gaussian_blur(gx * gx + gy * gy, sigma).clamp_min(0).sqrt()
+
+
+def void_mask(photo: torch.Tensor, share: float, sigma: float | None = None) -> torch.Tensor:
+    """Where the photo is flat enough to be left as paper, ``(1, 1, H, W)`` in [0, 1]: 1 on the
+    ``share`` of its pixels with the lowest :func:`local_contrast` (σ: 1 % of the long side), falling
+    linearly to 0 at the contrast of the 1.5·``share`` quantile, then softened by the same blur."""
+    if share <= 0:
+        return torch.zeros_like(photo[:, :1])
+    sigma = sigma if sigma is not None else max(photo.shape[-2:]) / 100
+    contrast = local_contrast(photo, sigma)
+    flat = contrast.reshape(-1)
+    sample = flat[:: max(1, flat.numel() // 2**20)]
+    low, high = torch.quantile(sample, torch.tensor([share, min(1.0, 1.5 * share)], dtype=sample.dtype))
+    mask = ((high - contrast) / (high - low).clamp_min(1e-8)).clamp(0, 1)
+    return gaussian_blur(mask, sigma).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- seals
+
+SEAL_HUE = 20.0         # degrees either side of red
+SEAL_SATURATION = 0.4   # HSV saturation at least
+SEAL_VALUE = 0.2        # HSV value at least
+SEAL_MAX_SHARE = 0.05   # a red region larger than this share of the painting is painting, not a seal
+
+
+def seal_mask(painting: torch.Tensor) -> torch.Tensor:
+    """The painting's seals, ``(1, 1, H, W)`` (1: seal): saturated red (HSV hue within
+    :data:`SEAL_HUE` degrees of red, saturation and value above their floors), grown by 2 px to take
+    the seal's anti-aliased edge; empty when that red covers more than :data:`SEAL_MAX_SHARE` of the
+    painting (then it is the painting's own colour)."""
+    rgb = painting.float()[0]
+    top, bottom = rgb.max(0).values, rgb.min(0).values
+    chroma = top - bottom
+    r, g, b = rgb
+    hue = torch.where(top == r, ((g - b) / chroma.clamp_min(1e-8)) * 60.0, torch.full_like(r, 180.0))
+    red = (hue.abs() <= SEAL_HUE) & (chroma / top.clamp_min(1e-8) >= SEAL_SATURATION) & (top >= SEAL_VALUE) \
+        & (chroma > 0)
+    mask = red.float()[None, None]
+    if mask.mean() > SEAL_MAX_SHARE:
+        return torch.zeros_like(mask)
+    return F.max_pool2d(mask, 5, stride=1, padding=2)
