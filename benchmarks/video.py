@@ -16,7 +16,8 @@ the default fast video <= 0.5x the baseline's, at style <= 1.2x, in no more time
 peer's --smooth 0.5 at the clip's own size (--size 0).
 Usage: python -m benchmarks.video [--clip examples/clip.mp4] [--seconds 1] [--size 0] [--long-term]
                                   [--fast-only] [--models starry_night,starry_night_small] [--precision fp32]
-                                  [--baseline 0b71721:starry_night] [--animation docs/images/video_fast.webp]
+                                  [--baseline 0b71721:starry_night] [--grid 0.5,0.7,0.9:0,0.1,0.2]
+                                  [--animation docs/images/video_fast.webp]
 """
 
 from __future__ import annotations
@@ -129,12 +130,14 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                         help="the fast models' precision (auto: bf16 where native; fp32 as on an AVX2-only CPU, "
                              "the peer's onnxruntime runs fp32 everywhere)")
+    parser.add_argument("--grid", help="FEATURES:OUTPUTS, comma-separated values of --temporal-features and "
+                                       "--temporal: rows for every pair (re-tuning the defaults), first model only")
     parser.add_argument("--animation", help="also write an animated WebP of the first fast model: every frame "
                                             "on its own (left) beside the defaults (right)")
     args = parser.parse_args()
     set_threads()
     folder = Path(tempfile.mkdtemp(prefix="impasto-video-"))
-    clip = read_clip(args.clip, 0.0, args.seconds)
+    clip = read_clip(args.clip, 0.0, args.seconds, sound=False)  # the picture is measured; Megamind.avi's sound is damaged
     cut = folder / "clip.mp4"
     from impasto.video.write import write_clip
 
@@ -162,18 +165,22 @@ def main() -> None:
     for model in [baseline, *args.models.split(",")]:
         runner = load_runner(model, args.precision, "cpu")
         runner(torch.rand(1, 3, *inputs[0].shape[:2]), mix)  # warm-up: the first pass sets up its kernels
-        label = f"baseline {args.baseline}" if model == baseline else model
+        label = f"baseline {args.baseline}" if model == baseline else Path(model).stem
         width = f"{label} (width {runner.model.net.width:g}, {runner.precision})"
         default = VideoConfig()
         modes = [(f"fast {width}, per frame", VideoConfig(temporal=0.0, temporal_features=0.0))]
-        if model != baseline:
+        if model != baseline and args.grid and model == args.models.split(",")[0]:
+            features, outputs = ([float(v) for v in part.split(",")] for part in args.grid.split(":"))
+            modes += [(f"fast {width}, --temporal-features {f:g} --temporal {o:g}",
+                       VideoConfig(temporal_features=f, temporal=o)) for f in features for o in outputs]
+        elif model != baseline:
             modes += [(f"fast {width}, outputs blended (--temporal 0.3 --temporal-features 0)",
                        VideoConfig(temporal=0.3, temporal_features=0.0)),
                       (f"fast {width}, default (--temporal-features {default.temporal_features} "
                        f"--temporal {default.temporal})", default)]
         for name, video in modes:
             video = video.replace(fast_flow=args.fast_flow, fast_flow_side=args.fast_flow_side)
-            result, seconds = timed(lambda: whole_fast(cut, args.size, runner, mix, video, folder / f"{name}.mp4"))
+            result, seconds = timed(lambda: whole_fast(cut, args.size, runner, mix, video, folder / f"row{len(rows)}.mp4"))
             rows.append((name, result.frames, seconds / n, style_loss(fp32, result.frames, Path(args.style))))
     try:
         engine = lite_engine(cut, args.size, folder)

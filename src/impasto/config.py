@@ -17,7 +17,7 @@ from .errors import ImpastoError
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 PAPER_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 INIT_MODES = ("noise", "content", "recolored", "noisy-content", "style")
-COLOR_MODES = ("transfer", "luminance", "match")
+COLOR_MODES = ("transfer", "luminance", "match", "ink")
 NORMALIZATIONS = ("per-position", "paper", "coursera")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV's DIS optical flow presets (impasto.image.flow)
 COLOR_SPACES = ("yiq", "yuv")           # luminance/chrominance spaces (impasto.image.color)
@@ -218,7 +218,8 @@ class TransferConfig:
              "(seed 000; below beta; clamped at 4 L_style(content, style); 0: off)", low=0)
     # --- control: colour, regions, scale (arXiv 1606.05897 and 1611.07865; docs/readme-control.md) ---
     color: str = _opt("transfer", "transfer (the paper: the painting's colours), luminance (stylise luminance "
-                      "only, keep the photo's colours) or match (recolour the style to the photo first)",
+                      "only, keep the photo's colours), match (recolour the style to the photo first) or ink (the "
+                      "photo's colours gone: its tones matched to the painting's, each tone in the painting's colour)",
                       choices=COLOR_MODES)
     color_match: str = _opt("pca", "--color match variant: pca (symmetric square roots, independent of the "
                             "channel order) or cholesky", choices=MATCH_METHODS)
@@ -234,6 +235,17 @@ class TransferConfig:
     style_layers_for: tuple[tuple[str, tuple[str, ...]], ...] | None = _opt(
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
         nargs=2, metavar=("STYLE", "LAYERS"), parse=parse_layers_for)
+    # --- ink painting (issue 25; docs/control.md) ---
+    seals: str = _opt("keep", "the paintings' red seals: keep (in the style statistics) or mask (left out, where "
+                      "no --style-masks is given)", choices=("keep", "mask"))
+    void_share: float = _opt(0.0, "share of the photo, its flattest parts, left as bare paper: no style texture, "
+                                  "pulled to the painting's paper colour (0: off)", low=0, below=1)
+    void_weight: float = _opt(1.0, "weight of that pull, lambda sum v (x - paper)^2 in 0-255 per position as at "
+                                   "512 px", low=0)
+    edge_weight: float = _opt(0.0, "weight of drawing the photo's strong edges as ink: the output's difference of "
+                                   "Gaussians matched to twice the photo's where it is strong (0: off)", low=0)
+    ink_weight: float = _opt(0.0, "weight of ChipGAN's ink constraint: the Gram matrices of an eroded, blurred copy "
+                                  "of the output matched to the painting's (soft ink edges; 0: off)", low=0)
     # --- the start image and the optimiser ---
     init: str = _opt("recolored", "start image: recolored (the photo in the paintings' colour mean and covariance: "
                      "about a sixth fewer iterations to the same objective than the photo), content (the photo), noise (white noise, the paper), "
@@ -490,6 +502,8 @@ class VideoConfig:
                                     "own size)", low=0, high=MAX_SIDE)
     scene_cut: float = _opt(0.5, "fast mode: below this share of reliable pixels a frame starts afresh (a cut)",
                             low=0, high=1)
+    sound: str = _opt("keep", "the clip's sound: keep (in the result, where its format holds sound; a clip whose "
+                              "sound cannot be decoded is refused) or drop (not read at all)", choices=("keep", "drop"))
     frame_rate: float = _opt(25.0, "frames per second of a folder of numbered frames (videos keep their own)",
                              above=0, high=1000)
 

@@ -23,7 +23,7 @@ def test_bar_shows_the_losses_and_keeps_the_last_figures_that_are_no_loss(capsys
     capsys.readouterr()
 
 
-def test_no_bar_for_a_job_done_within_the_delay(capsys):
+def test_no_bar_for_one_image_done_within_the_delay(capsys):
     import sys
 
     bar = ProgressBar()
@@ -32,10 +32,14 @@ def test_no_bar_for_a_job_done_within_the_delay(capsys):
     bar.close()
     assert bar.bar is None and capsys.readouterr().err == ""
     late = ProgressBar()
-    late(Progress("fast", 0, 2, "", {}, 0.0, None, "img"))
-    late(Progress("fast", 1, 2, "", {}, 0.6, 0.6, "img"))  # past the delay: the bar opens at the count reached
-    assert late.bar.n == 1 and "tqdm" in sys.modules
+    late(Progress("fast", 0, 1, "", {}, 0.0, None, "img"))
+    late(Progress("fast", 0, 1, "", {}, 0.6, None, "img"))  # past the delay: the bar opens
+    assert late.bar.n == 0 and "tqdm" in sys.modules
     late.close()
+    counted = ProgressBar()
+    counted(Progress("fast", 0, 2, "", {}, 0.0, None, "img"))  # more than one unit: a bar from the start
+    assert counted.bar is not None
+    counted.close()
     capsys.readouterr()
 
 

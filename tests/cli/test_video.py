@@ -65,3 +65,24 @@ def test_the_command_line_refuses_a_gif_of_one_frame_as_a_clip(tmp_path, capsys)
     assert err == (f"impasto: error: {still}: a GIF of one frame is a still image, not a clip (a video, an "
                    f"animated GIF, WebP or PNG, or a folder of numbered frames)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["still.gif"]
+
+
+def test_a_damaged_sound_track_is_refused_with_the_way_out(tmp_path, capsys):
+    """A clip whose picture decodes and whose sound does not (its last packets gone): one line saying so
+    and how to go on; with --sound drop the picture is stylised, silent."""
+    clip = panning_clip(n=12, size=(32, 24), step=1)
+    t = np.arange(int(22050 * 12 / 25)) / 22050
+    audio = Audio(np.stack([0.2 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32), 22050)
+    source = tmp_path / "in.mp4"
+    write_clip(clip.frames, Fraction(25), audio, source)
+    data = source.read_bytes()
+    source.write_bytes(data[:int(len(data) * 0.6)])
+    out = tmp_path / "out.mp4"
+    argv = ["video", str(source), "--model", "starry_night", "-o", str(out), "--quiet", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot decode its audio" in err and err.endswith("--sound drop stylises the picture without it")
+    assert "\n" not in err and not out.exists()
+    assert main(argv + ["--sound", "drop"]) == 0
+    result = read_clip(out)
+    assert result.audio is None and len(result.frames) >= 1

@@ -247,3 +247,18 @@ def test_gamma_must_stay_below_beta(small_images):
     with pytest.raises(ImpastoError, match="content-style-weight"):
         transfer(small_images["tubingen"], small_images["starry_night"],
                  TransferConfig(size=32, iterations=1, content_style_weight=1000.0))
+
+
+def test_ink_mode_runs_every_term_and_paints_in_the_paintings_tones(small_images, vgg):
+    """--color ink with voids, edges, the ink constraint and seals masked: every term reported and
+    falling, and every pixel of the result has the chrominance the painting gives its luminance."""
+    from impasto.image.ink import ink_tones, colorize
+
+    out, losses = _run(small_images, vgg, iterations=20, color="ink", void_share=0.3, edge_weight=1.0,
+                       ink_weight=1.0, seals="mask")
+    assert {"content", "style", "void", "edges", "ink"} <= set(losses[0])
+    assert losses[-1]["total"] < losses[0]["total"]
+    painting = resize_to_tensor(Image.open(small_images["starry_night"]).convert("RGB"), long_side=64)
+    result = pil_to_tensor(out)
+    expected = colorize(color.luminance(result).clamp(0, 1), ink_tones(painting))
+    assert (result - expected).abs().max() < 3 / 255  # the 8-bit rounding of the saved image

@@ -7,7 +7,7 @@ import sys
 
 from ..job import Progress
 
-BAR_DELAY = 0.5  # seconds: a job done sooner shows no bar (and a one-image command never imports tqdm)
+BAR_DELAY = 0.5  # seconds: a job of one unit (one image) done sooner shows no bar, and imports no tqdm
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
 
 
@@ -30,10 +30,10 @@ class ProgressBar:
 
     def __call__(self, event: Progress) -> None:
         self.kept.update({k: _fmt(v) for k, v in event.extra.items()})
-        if self.bar is None and event.elapsed < BAR_DELAY:
+        if self.bar is None and event.total <= 1 and event.elapsed < BAR_DELAY:  # nothing to count
             return
-        if self.bar is None:  # opened on the first event after BAR_DELAY (input errors print no empty bar), at
-            # its count: the rate is that of this run, also when it resumes (a training run, cached figure cells)
+        if self.bar is None:  # opened on the first event (input errors print no empty bar), at its count: the
+            # rate is that of this run, also when it resumes (a training run, cached figure cells)
             from tqdm import tqdm
 
             self.bar = tqdm(total=event.total, initial=event.done, desc=f"impasto {event.job}", unit=event.unit,

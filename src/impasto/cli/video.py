@@ -44,8 +44,8 @@ def _job(args, clip, config: TransferConfig, video: VideoConfig, output):
         return lambda show: optimise_video(clip, args.styles, config, video, output, show)
     if args.styles:
         raise ImpastoError("give either style images or --model, not both")
-    if config.color == "match":
-        raise ImpastoError("--color match needs style images; with --model use transfer or luminance")
+    if config.color in ("match", "ink"):
+        raise ImpastoError(f"--color {config.color} needs style images; with --model use transfer or luminance")
     runner = load_runner(args.model, config.precision, config.device)
     mix = parse_mix(args.mix, runner.styles)
     keep = config.color_space if config.color == "luminance" else None
@@ -67,7 +67,13 @@ def cmd_video(args) -> int:
     check_options(video)
     require_av(), flow.require_opencv()  # the video extra: one line with the pip command if missing
     output = check_video_output(args.output, [args.clip, *args.styles])
-    clip = read_clip(args.clip, video.start, video.duration, folder_fps=video.frame_rate)
+    try:
+        clip = read_clip(args.clip, video.start, video.duration, folder_fps=video.frame_rate,
+                         sound=video.sound == "keep")
+    except ImpastoError as exc:  # a damaged sound track need not stop the picture
+        if "cannot decode its audio" in str(exc):
+            raise ImpastoError(f"{exc}; --sound drop stylises the picture without it") from None
+        raise
     job = _job(args, clip, config, video, output)
 
     def write(result) -> str:

@@ -9,6 +9,9 @@
 - Spatial control (Gatys, Ecker, Bethge, Hertzmann & Shechtman, arXiv 1611.07865): ``--masks``
   give each style image a region of the photo, matched with guided Gram matrices; a region whose
   style is ``none``, and whatever no mask covers, keeps the photo.
+- Ink (issue 25): ``--color ink`` takes the photo's colours away: its luminance matched to the
+  painting's distribution and each tone coloured as the painting colours it (:mod:`impasto.image.ink`);
+  ``--seals mask`` leaves the paintings' red seals out of their style statistics.
 - Scale control (ibid.): ``--style-scales`` measures each style image at its own size;
   ``--style-layers-for`` lets a style fill only some layers, e.g. the fine texture of one painting
   on relu1_1 and relu2_1 under the coarse structure of another on the deeper layers.
@@ -32,7 +35,7 @@ from PIL import Image
 
 from ..config import INIT_MODES, TransferConfig, check_options
 from ..errors import ImpastoError
-from ..image import color, imageio, masks
+from ..image import color, imageio, ink, masks
 from ..loss.terms import layer_weights
 from ..net.vgg import check_layers, deepest, min_side
 from ..runtime import check_image_memory
@@ -52,6 +55,8 @@ class PreparedInputs:
     blend: list[float]                    # blend weight of each style image (no masks)
     masks: list[Image.Image] | None       # gray region of the photo per style image, or None
     style_masks: list[Image.Image | None]  # gray region of each style image to copy, None: all
+    tones: ink.InkTones | None = None     # --color ink: the first painting's tones
+    paper: torch.Tensor | None = None     # (1, 3, 1, 1) the first painting's paper colour (--void-share)
 
     @property
     def styled(self) -> list[bool]:
@@ -79,9 +84,13 @@ def prepare(config: TransferConfig, content, styles: Sequence, what: str = "the 
     style_imgs = [None if masks.is_none(s) else imageio.as_pil(s) for s in styles]
     mask_imgs = None if config.masks is None else [masks.load_mask(p) for p in config.masks]
     style_masks = [None if str(p).strip().lower() == WHOLE else masks.load_mask(p) for p in config.style_masks or ()]
+    if not style_masks and config.seals == "mask":
+        style_masks = [None if s is None else _seals_out(s) for s in style_imgs]
     plan = PreparedInputs(photo, photo, style_imgs, per_style_layers(config, styles),
                           list(config.style_scales or [1.0] * len(styles)), blend_weights(config, len(styles)),
                           mask_imgs, style_masks or [None] * len(styles))
+    if config.color == "ink" or config.void_share > 0:
+        plan = _ink_ground(config, plan, style_long_side(config, config.size))
     if config.color != "transfer":
         plan = _recolor(config, plan, style_long_side(config, config.size))
     check_sizes(config, plan, content_name or _name(content), [_name(s) for s in styles])
@@ -92,10 +101,10 @@ def prepare(config: TransferConfig, content, styles: Sequence, what: str = "the 
 def for_photo(config: TransferConfig, plan: PreparedInputs, photo: Image.Image) -> PreparedInputs:
     """The same styles, recoloured once, for another photo of the same size (a video's next frame):
     only what the network sees of the photo changes, so the style targets can be shared."""
-    if config.color != "luminance":
+    if config.color not in ("luminance", "ink"):
         return dataclasses.replace(plan, content=photo, original=photo)
     pixels = imageio.resize_to_tensor(photo, size=imageio.fit_long_side(photo.size, config.size))
-    return dataclasses.replace(plan, content=imageio.tensor_to_pil(color.gray(color.luminance(pixels))), original=photo)
+    return dataclasses.replace(plan, content=imageio.tensor_to_pil(_seen(config, plan, pixels)), original=photo)
 
 
 # ---------------------------------------------------------------- options
@@ -290,11 +299,36 @@ def _recolor(config: TransferConfig, plan: PreparedInputs, style_side: int) -> P
         region = None if regions is None or regions[i].sum() < 1 else regions[i:i + 1]  # lost at this size: all
         recoloured = _recolor_style(config, image, photo, style_mask_at(plan, i, image), region)
         styles.append(imageio.tensor_to_pil(recoloured))
-    content = color.gray(color.luminance(photo)) if config.color == "luminance" else photo
-    return dataclasses.replace(plan, content=imageio.tensor_to_pil(content), styles=styles)
+    return dataclasses.replace(plan, content=imageio.tensor_to_pil(_seen(config, plan, photo)), styles=styles)
+
+
+def _seen(config: TransferConfig, plan: PreparedInputs, photo: torch.Tensor) -> torch.Tensor:
+    """What the network sees of the photo: its luminance (``luminance``), in the painting's tones (``ink``)."""
+    if config.color == "luminance":
+        return color.gray(color.luminance(photo))
+    if config.color == "ink":
+        return ink.in_ink_tones(photo, plan.tones, match=True)
+    return photo
+
+
+def _seals_out(style: Image.Image) -> Image.Image | None:
+    """The part of a painting to copy without its seals (``--seals mask``), or None (no seal found)."""
+    seal = ink.seal_mask(imageio.pil_to_tensor(style))
+    return None if seal.max() == 0 else imageio.tensor_to_pil(color.gray(1 - seal))
+
+
+def _ink_ground(config: TransferConfig, plan: PreparedInputs, style_side: int) -> PreparedInputs:
+    """The first painting's tones and paper colour, measured at its size in this run (without its
+    seals, or outside its style mask)."""
+    i = plan.styled.index(True)
+    painting = imageio.resize_to_tensor(plan.styles[i], long_side=_side(style_side, plan.scales[i]))
+    weight = style_mask_at(plan, i, painting)
+    return dataclasses.replace(plan, tones=ink.ink_tones(painting, weight), paper=ink.paper_tone(painting, weight))
 
 
 def _recolor_style(config, style: torch.Tensor, photo: torch.Tensor, style_mask, region) -> torch.Tensor:
+    if config.color == "ink":  # the painting keeps its own colours: the photo comes to them
+        return style
     if config.color == "match":  # colour paper: colour histogram matching
         return color.match_color(style, photo, config.color_match, style_mask, region)
     # colour paper, luminance-only transfer: the style's luminance matched to the photo's

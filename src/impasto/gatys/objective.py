@@ -1,16 +1,21 @@
 """The Gatys objective of one scale of ``impasto transfer``: eq. 7, ``α L_content + β L_style
 (+ λ_tv TV − γ L_style(p, x))``, assembled from the terms of :mod:`impasto.loss.terms` with this
-scale's targets: the content's features, and the style targets of :mod:`.targets`.
+scale's targets: the content's features, and the style targets of :mod:`.targets`; and the ink
+mode's terms (:mod:`impasto.loss.ink`, issue 25) where their weights ask for them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import torch
 
 from ..config import TransferConfig
 from ..image import imageio
+from ..image.ink import void_mask
+from ..loss import guided
+from ..loss.ink import edge_target, edge_term, ink_term, void_term
 from ..loss.terms import (REFERENCE_SIDE, HeldObjective, Objective, Term, content_scale, content_style_term,
                           content_targets, content_term, guided_style_term, layer_weights, pixels, style_term,
                           tv_term)
@@ -50,6 +55,9 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
     size = (content.shape[-1], content.shape[-2])
     if style is None:
         style = scale_style_targets(vgg, config, inputs, style_long_side(config, out_long), size)
+    ink = ink_terms(vgg, config, inputs, content, out_long)
+    if config.void_share > 0:
+        style = without_voids(style, void_mask(content, config.void_share).to(device))
     terms = [
         content_term(content_targets(vgg, content, config.content_layers),
                      layer_weights(config.content_layers, config.content_layer_weights, 1.0),
@@ -60,8 +68,53 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
     ]
     if config.content_style_weight > 0:  # −γ L_style(p, x), seed 000's extension (bounded)
         terms.append(content_style_term(vgg, content, style.targets, style.weights, config.content_style_weight))
-    terms += list(extra)
+    terms += ink + list(extra)
     if style.keep is None:
         return Objective(vgg, terms)
     return HeldObjective(vgg, terms, style.keep, content.to(style.keep.device))
 
+
+
+# ---------------------------------------------------------------- the ink mode (issue 25)
+
+EDGE_SIGMA = 1.0    # px at 512 px (scaled with the picture): the DoG's inner Gaussian, a brush line's width
+EDGE_GAIN = 2.0     # the strokes drawn twice as dark as the photo's edges are
+INK_LAYERS = ("relu1_1", "relu2_1")  # the ink constraint's layers: ink edges are a fine-scale texture
+
+
+def position_scale(size: tuple[int, int]) -> float:
+    """``s`` of the pixel terms: the pixels at 512 px over the pixels at this size (per position)."""
+    return pixels(imageio.fit_long_side(size, REFERENCE_SIDE)) / pixels(size)
+
+
+def ink_terms(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, content: torch.Tensor,
+              out_long: int) -> list[Term]:
+    """The void, edge and ink terms this run's weights ask for, at this scale (``content``: the photo as
+    the network sees it)."""
+    size = (content.shape[-1], content.shape[-2])
+    scale, terms = position_scale(size), []
+    if config.void_share > 0:
+        mask = void_mask(content, config.void_share)
+        terms.append(void_term(mask, inputs.paper.to(content), config.void_weight, scale))
+    if config.edge_weight > 0:
+        sigma = EDGE_SIGMA * max(size) / REFERENCE_SIDE
+        target, strength = edge_target(content, sigma, EDGE_GAIN)
+        terms.append(edge_term(target, strength, sigma, config.edge_weight, scale))
+    if config.ink_weight > 0:
+        i = inputs.styled.index(True)
+        side = max(16, round(style_long_side(config, out_long) * inputs.scales[i]))
+        painting = imageio.resize_to_tensor(inputs.styles[i], long_side=side).to(content.device)
+        terms.append(ink_term(vgg, painting, INK_LAYERS, config.ink_weight))
+    return terms
+
+
+def without_voids(style: StyleTargets, void: torch.Tensor) -> StyleTargets:
+    """The output's style statistics measured outside the voids (guided Gram matrices with 1 − v,
+    arXiv 1611.07865): no style texture is asked of the paper left bare."""
+    outside = 1 - void
+    if style.regions is None:
+        regions = [(style.targets, guided.layer_masks(outside, style.targets))]
+    else:
+        regions = [(g, {l: m * guided.layer_mask(outside, l) for l, m in layer_masks.items()})
+                   for g, layer_masks in style.regions]
+    return dataclasses.replace(style, regions=regions)

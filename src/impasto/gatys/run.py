@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..config import TransferConfig
-from ..image import color, imageio, masks
+from ..image import color, imageio, ink, masks
 from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
@@ -135,4 +135,6 @@ def finish(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor) ->
     if config.color == "luminance":  # colour paper, luminance-only transfer: the photo's chrominance back
         image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_to_tensor(plan.original, size=size),
                                        config.color_space)
+    if config.color == "ink":  # each tone in the colour the painting gives it (issue 25)
+        image = ink.in_ink_tones(image.clamp(0, 1), plan.tones)
     return image

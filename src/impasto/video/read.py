@@ -167,16 +167,18 @@ def require_av():
 # ---------------------------------------------------------------- reading and probing
 
 def read_clip(path: str | os.PathLike, start: float = 0.0, duration: float | None = None,
-              max_pixels: int = MAX_PIXELS, folder_fps: float = 25.0, name: str | None = None) -> Clip:
+              max_pixels: int = MAX_PIXELS, folder_fps: float = 25.0, name: str | None = None,
+              sound: bool = True) -> Clip:
     """The frames of ``path`` from ``start`` for ``duration`` seconds (None: to the end) with their
     rate and sound — see the module's docstring for what a :class:`Clip` holds and the checks. Bad
     input raises one :class:`ImpastoError` naming the clip as ``name`` (default: its path); besides
     the checks, frames too many to hold in memory and a ``start``/``duration`` that is negative,
-    not finite or beyond the clip."""
+    not finite or beyond the clip. ``sound=False``: the sound is not read (a clip whose sound cannot be
+    decoded, e.g. a damaged track, is then taken)."""
     path = Path(path)
     name = name or str(path)
     start, duration = _check_span(name, start, duration)
-    got = _read(path, name, start, duration, _Limits(max_pixels), folder_fps, keep=True)
+    got = _read(path, name, start, duration, _Limits(max_pixels), folder_fps, keep=True, sound=sound)
     return Clip(got.frames, got.fps, got.audio, str(path))
 
 
@@ -198,7 +200,7 @@ def probe_clip(source: str | os.PathLike | bytes, name: str | None = None, *, ma
 
 
 def _read(source: Path | bytes, name: str, start: float, duration: float | None, limits: _Limits,
-          folder_fps, keep: bool) -> _Read:
+          folder_fps, keep: bool, sound: bool = True) -> _Read:
     if isinstance(source, Path):
         if not source.exists():
             raise ImpastoError(f"{name}: file not found")
@@ -225,7 +227,7 @@ def _read(source: Path | bytes, name: str, start: float, duration: float | None,
         if fmt is not None:  # an image Pillow knows and FFmpeg does not
             raise StillImage(f"{name}: a still image ({fmt}), not a clip ({CLIP_KINDS})", fmt) from None
         raise NotAClip(f"{name}: not a video, animated image or image that FFmpeg or Pillow can read") from None
-    return _read_av(av, source, name, container, start, duration, limits, keep)
+    return _read_av(av, source, name, container, start, duration, limits, keep, sound)
 
 
 def _pillow_format(source: Path | bytes) -> str | None:
@@ -497,7 +499,7 @@ def _rgb(frame, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def _read_av(av, source: Path | bytes, name: str, container, start: float, duration: float | None,
-             limits: _Limits, keep: bool) -> _Read:
+             limits: _Limits, keep: bool, sound: bool = True) -> _Read:
     with container:
         fmt = container.format.name or ""
         names = set(fmt.split(","))
@@ -542,7 +544,7 @@ def _read_av(av, source: Path | bytes, name: str, container, start: float, durat
         if decoded.end is not None or not decoded.taken:  # the end was reached, or the part holds no frame
             _check_selected(name, decoded.taken, decoded.end if decoded.end is not None else math.inf,
                             fps, start, duration)
-    audio = _read_audio(av, source, name, decoded.t0, decoded.first, decoded.taken / fps)
+    audio = _read_audio(av, source, name, decoded.t0, decoded.first, decoded.taken / fps) if sound else None
     return _Read(decoded.frames, decoded.taken, fps, audio, fmt, codec)
 
 
