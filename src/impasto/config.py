@@ -489,10 +489,10 @@ class VideoConfig:
         1, "optimisation: earlier frames each frame is tied to: 1 (short-term), or e.g. 1,2,4 (Ruder et al.'s "
            "long-term loss, each pixel tied to the closest reliable one)", parse=parse_sides, low=1, high=16)
     temporal_features: float = _opt(
-        0.7, "fast mode: blend the network's features after its residual blocks with the previous frame's, warped "
+        0.5, "fast mode: blend the network's features after its residual blocks with the previous frame's, warped "
              "along the flow where it is reliable, before the network paints them (Chen et al. 2017): steadier "
              "strokes at full contrast (0: off; .onnx models: off)", low=0, high=1)
-    temporal: float = _opt(0.1, "fast mode: blend each output frame with the previous output warped along the flow, "
+    temporal: float = _opt(0.05, "fast mode: blend each output frame with the previous output warped along the flow, "
                                 "where the flow is reliable (0: off; 1: all the previous output)", low=0, high=1)
     fast_flow: str = _opt("fast", "fast mode: DIS preset of the blending's optical flow: ultrafast, fast (4x quicker "
                                   "than medium at the same steadiness, measured) or medium (the optimisation mode's)",

@@ -229,8 +229,8 @@ function resetForm() {
   fields.preset.value = d.preset || "";
   fields.seed.value = "";
   const v = d.video || {};
-  fields.temporal.value = v.temporal ?? 0.1;
-  fields.temporalFeatures.value = v.temporal_features ?? 0.7;
+  fields.temporal.value = v.temporal ?? 0.05;
+  fields.temporalFeatures.value = v.temporal_features ?? 0.5;
   fields.frameIterations.value = v.frame_iterations ?? 20;
   fields.temporalWeight.value = v.temporal_weight ?? 30;
   showTemporal();
