@@ -8,13 +8,15 @@ presets named) is run and scored on what makes ink look like ink:
 - voids: of the photo's flattest 20 % (local contrast), the share the output leaves at the paper's tone
   (luminance within 0.08 of the painting's paper) and untextured (local contrast below the photo's own
   20 % quantile there);
-- strokes: over the photo's strongest 5 % of edges, how much darker the output is than its
-  surroundings (Gaussian σ = 3 px mean minus the pixel, in 0-255 grey levels; above 0: dark lines);
+- strokes: how much darker the output's darkest pixel within 2 px is than its surroundings (Gaussian
+  σ = 3 px mean) along the photo's strongest 5 % of edges, beyond what it is over the whole picture
+  (0-255 grey levels; above 0: dark lines drawn where the photo has edges);
 - style: the paper's style loss (fp32 evaluator) over the plain transfer's on the same pair.
 Prints one line per configuration with the means over the pairs, and writes a sheet (--sheet): per
 pair the photo, the painting and each configuration's result. Not a test.
 Usage: python -m benchmarks.ink [--size 384] [--photos a.jpg,b.jpg] [--paintings 5,3,1,2]
-                                [--configs default,ink,ink-silk] [--sheet docs/images/ink-sheet.jpg]
+                                [--configs default,ink,ink-silk] [--presets-file mine.toml]
+                                [--sheet docs/images/ink-sheet.jpg]
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ def stroke_darkness(photo: torch.Tensor, out: torch.Tensor) -> float:
     edges = local_contrast(photo, 0).flatten()
     strong = edges >= torch.quantile(edges, 1 - EDGE_SHARE)
     y = luminance(out)
-    return float(((gaussian_blur(y, 3.0) - y).flatten()[strong]).mean() * 255)
+    darkest = -torch.nn.functional.max_pool2d(-y, 5, stride=1, padding=2)
+    depth = (gaussian_blur(y, 3.0) - darkest).flatten()
+    return float((depth[strong].mean() - depth.mean()) * 255)
 
 
-def configs(names: list[str], size: int) -> dict[str, TransferConfig]:
-    return {name: (TransferConfig() if name == "default" else config_for(name, None)).replace(size=size)
+def configs(names: list[str], size: int, presets_file: str | None) -> dict[str, TransferConfig]:
+    return {name: (TransferConfig() if name == "default" else config_for(name, presets_file)).replace(size=size)
             for name in names}
 
 
@@ -72,9 +76,10 @@ def main() -> None:
     parser.add_argument("--photos", default=str(EXAMPLES / "tubingen.jpg"), help="photos, comma-separated")
     parser.add_argument("--paintings", default="5,3,1,2", help="guohua_landscape_N of ../shared/images")
     parser.add_argument("--configs", default="default", help="'default' and preset names, comma-separated")
+    parser.add_argument("--presets-file", help="presets of your own (TOML), e.g. candidates being tuned")
     parser.add_argument("--sheet", help="write a JPEG sheet: per pair the photo, the painting and each result")
     args = parser.parse_args()
-    runs = configs(args.configs.split(","), args.size)
+    runs = configs(args.configs.split(","), args.size, args.presets_file)
     scores = {name: {"chroma": [], "voids": [], "strokes": [], "style": []} for name in runs}
     pictures = {}
     with tempfile.TemporaryDirectory() as tmp:
