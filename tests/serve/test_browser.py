@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from impasto.config import VideoConfig
+
 CHROMIUM = os.environ.get("IMPASTO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 SERVER_START_S = 90          # a cold start imports torch and starts the worker process
@@ -439,7 +441,7 @@ def test_a_video_job_shows_its_frames_arrive_and_plays_its_result(page, server, 
     page.select_option("#video-mode", "fast")
     expect(page.locator("#model")).to_be_visible()
     expect(page.locator("#temporal")).to_be_visible()
-    expect(page.locator("#temporal-features")).to_have_value("0.7")          # the server's default
+    expect(page.locator("#temporal-features")).to_have_value(str(VideoConfig.temporal_features))  # the default
     expect(page.locator("#styles-section")).to_be_hidden()
     page.select_option("#model", info["models"][0])
     page.fill("#size", "64")

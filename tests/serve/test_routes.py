@@ -24,10 +24,10 @@ def test_info_gives_the_defaults_of_the_config_and_what_can_be_chosen(bare):
     assert {k: v for k, v in info["defaults"].items() if k != "video"} == {
         "size": defaults.size, "ratio": defaults.ratio, "iterations": defaults.iterations, "color": defaults.color,
         "preset": None}
-    assert info["choices"]["color"] == ["transfer", "luminance", "match"]
+    assert info["choices"]["color"] == ["transfer", "luminance", "match", "ink"]
     assert info["choices"]["method"] == ["transfer", "fast", "video"]
     assert info["choices"]["video_mode"] == ["fast", "optimisation"]
-    assert info["defaults"]["video"] == {"temporal_features": 0.7, "temporal": 0.1, "frame_iterations": 20,
+    assert info["defaults"]["video"] == {"temporal_features": 0.5, "temporal": 0.05, "frame_iterations": 20,
                                          "temporal_weight": 30.0}
     assert (info["limits"]["max_clip_frames"], info["limits"]["max_clip_seconds"]) == (30, 2.0)
     assert "paper" in info["choices"]["preset"]
@@ -72,7 +72,7 @@ def test_malformed_uploads_and_posts_are_refused(bare):
     ({"options": {"ratio": "lots"}}, 400, "--ratio must be float, got 'lots'"),
     ({"options": {"ratio": -1}}, 400, "--ratio must be above 0, got -1"),
     ({"options": {"size": 32, "iterations": 10**6}}, 400, "--iterations must be at most 5000 on this server, got 1000000"),
-    ({"options": {"color": "sepia"}}, 400, "--color must be one of transfer, luminance, match, not 'sepia'"),
+    ({"options": {"color": "sepia"}}, 400, "--color must be one of transfer, luminance, match, ink, not 'sepia'"),
     ({"options": {"preset": "nope"}}, 400, "unknown preset 'nope': choose from paper, balanced, keep-colors, ink "
                                            "(impasto presets lists them)"),
     ({"options": {"lr": 1}}, 400, "unknown option 'lr' (the options are preset, size, ratio, iterations, color, seed)"),

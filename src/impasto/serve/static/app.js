@@ -23,6 +23,7 @@ const COLOR_WORDS = {
   transfer: "from the painting",
   luminance: "keep the photo's",
   match: "matched to photo",
+  ink: "ink tones",
 };
 // FastConfig's colour choices (a fast model has no "match"); used when /api/info names none.
 const FAST_COLORS = ["transfer", "luminance"];
