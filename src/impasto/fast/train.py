@@ -40,9 +40,9 @@ from ..config import TrainConfig, check_options
 from ..errors import DivergedError, ImpastoError
 from ..atomic import atomic_write
 from ..image import flow
-from ..image.imageio import fit_long_side, load_image, open_image, resize_to_tensor, save_image
+from ..image.imageio import load_image, open_image, resize_to_tensor, save_image
 from ..loss.losses import total_variation
-from ..loss.terms import REFERENCE_SIDE, pixels
+from ..loss.terms import REFERENCE_SIDE, per_position_scale
 from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..runtime import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, check_memory, resolve_device, resolve_precision, set_threads
 from ..net.vgg import VGG19, check_layers
@@ -79,8 +79,7 @@ def position_scale(photos: torch.Tensor, crops: bool) -> float:
     (:func:`impasto.loss.terms.content_scale`, ``per-position``): a whole photo stands for itself at
     512 px (s = 1 at 512 px, as the benchmarks' evaluator), a crop for its share of a 4:3 picture."""
     h, w = photos.shape[-2:]
-    reference = CROP_REFERENCE if crops else pixels(fit_long_side((w, h), REFERENCE_SIDE))
-    return reference / (h * w)
+    return CROP_REFERENCE / (h * w) if crops else per_position_scale((w, h))
 
 
 def paper_losses(feats: dict[str, torch.Tensor], content_target: torch.Tensor, grams: dict[str, torch.Tensor],

@@ -17,10 +17,11 @@ from ..image.ink import void_mask
 from ..loss import guided
 from ..loss.ink import edge_target, edge_term, ink_term, void_term
 from ..loss.terms import (REFERENCE_SIDE, HeldObjective, Objective, Term, content_scale, content_style_term,
-                          content_targets, content_term, guided_style_term, layer_weights, pixels, style_term,
+                          content_targets, content_term, guided_style_term, layer_weights, per_position_scale, pixels,
+                          style_term,
                           tv_term)
 from ..net.vgg import VGG19
-from .inputs import PreparedInputs, style_long_side
+from .inputs import PreparedInputs, style_long_side, style_side
 from .targets import StyleTargets, scale_style_targets
 
 
@@ -55,9 +56,10 @@ def build_objective(vgg: VGG19, config: TransferConfig, content: torch.Tensor,
     size = (content.shape[-1], content.shape[-2])
     if style is None:
         style = scale_style_targets(vgg, config, inputs, style_long_side(config, out_long), size)
-    ink = ink_terms(vgg, config, inputs, content, out_long)
-    if config.void_share > 0:
-        style = without_voids(style, void_mask(content, config.void_share).to(device))
+    void = void_mask(content, config.void_share) if config.void_share > 0 else None
+    ink = ink_terms(vgg, config, inputs, content, out_long, void)
+    if void is not None:
+        style = without_voids(style, void)
     terms = [
         content_term(content_targets(vgg, content, config.content_layers),
                      layer_weights(config.content_layers, config.content_layer_weights, 1.0),
@@ -82,27 +84,21 @@ EDGE_GAIN = 2.0     # the strokes drawn twice as dark as the photo's edges are
 INK_LAYERS = ("relu1_1", "relu2_1")  # the ink constraint's layers: ink edges are a fine-scale texture
 
 
-def position_scale(size: tuple[int, int]) -> float:
-    """``s`` of the pixel terms: the pixels at 512 px over the pixels at this size (per position)."""
-    return pixels(imageio.fit_long_side(size, REFERENCE_SIDE)) / pixels(size)
-
-
 def ink_terms(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, content: torch.Tensor,
-              out_long: int) -> list[Term]:
+              out_long: int, void: torch.Tensor | None) -> list[Term]:
     """The void, edge and ink terms this run's weights ask for, at this scale (``content``: the photo as
-    the network sees it)."""
+    the network sees it; ``void``: its void mask, None without --void-share)."""
     size = (content.shape[-1], content.shape[-2])
-    scale, terms = position_scale(size), []
-    if config.void_share > 0:
-        mask = void_mask(content, config.void_share)
-        terms.append(void_term(mask, inputs.paper.to(content), config.void_weight, scale))
+    scale, terms = per_position_scale(size), []
+    if void is not None:
+        terms.append(void_term(void, inputs.paper.to(content), config.void_weight, scale))
     if config.edge_weight > 0:
         sigma = EDGE_SIGMA * max(size) / REFERENCE_SIDE
         target, strength = edge_target(content, sigma, EDGE_GAIN)
         terms.append(edge_term(target, strength, sigma, config.edge_weight, scale))
     if config.ink_weight > 0:
         i = inputs.styled.index(True)
-        side = max(16, round(style_long_side(config, out_long) * inputs.scales[i]))
+        side = style_side(style_long_side(config, out_long), inputs.scales[i])
         painting = imageio.resize_to_tensor(inputs.styles[i], long_side=side).to(content.device)
         terms.append(ink_term(vgg, painting, INK_LAYERS, config.ink_weight))
     return terms

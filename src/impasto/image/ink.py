@@ -95,7 +95,7 @@ def paper_tone(painting: torch.Tensor, weight: torch.Tensor | None = None) -> to
     """The colour of the painting's ground, ``(1, 3, 1, 1)``: the per-channel median of its pixels whose
     luminance is above its :data:`PAPER_QUANTILE` quantile (paper white, or silk's brown)."""
     rgb = painting.float().reshape(3, -1).T
-    y = rgb @ torch.tensor([0.299, 0.587, 0.114])
+    y = luminance(painting.float()).reshape(-1)
     if weight is not None and (weight.reshape(-1) > 0.5).any():
         keep = weight.reshape(-1) > 0.5
         rgb, y = rgb[keep], y[keep]

@@ -180,6 +180,14 @@ def pixels(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
+def per_position_scale(size: tuple[int, int]) -> float:
+    """The pixels of a ``size`` (w, h) picture at :data:`REFERENCE_SIDE` px over its own: the factor
+    that makes a sum over its positions mean what it means at 512 px (``per-position``)."""
+    from ..image.imageio import fit_long_side
+
+    return pixels(fit_long_side(size, REFERENCE_SIDE)) / pixels(size)
+
+
 class HeldObjective(Objective):
     """The network sees ``k · photo + (1 − k) · x``: the keep region stays the photo during the run,
     and the regions beside it see the photo across the edge."""

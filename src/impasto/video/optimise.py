@@ -29,7 +29,7 @@ from ..gatys.run import finish, initial_image
 from ..gatys.targets import StyleTargets, scale_style_targets
 from ..image import imageio
 from ..job import Callback, Cancel, running
-from ..loss.terms import REFERENCE_SIDE, Term, pixels
+from ..loss.terms import Term, per_position_scale
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
 from ..runtime import set_threads
@@ -44,7 +44,7 @@ def temporal_term(previous: Sequence[tuple[torch.Tensor, torch.Tensor]], weight:
     """``λ s Σ_j Σ c_j (x − ω_j)²`` in 0–255 units; ``previous`` pairs ``(ω_j, c_j)``: earlier results
     warped to this frame ``(1, 3, H, W)`` in [0, 1] and their weights ``(1, 1, H, W)``; ``s`` the
     per-position factor (pixels of the frame at 512 px over its pixels)."""
-    scale = pixels(imageio.fit_long_side(size, REFERENCE_SIDE)) / pixels(size)
+    scale = per_position_scale(size)
 
     def fn(feats, image):
         total = image.new_zeros((), dtype=torch.float32)
