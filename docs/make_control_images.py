@@ -2,9 +2,9 @@
 
     .venv/bin/python docs/make_control_images.py [--size 256] [--iterations 150]
 
-Writes docs/images/control-colors.png (each --color mode), control-masks.png (two regions),
-control-ink.png (the ink preset against the defaults on a grayscale ink-wash painting) and the
-inputs it made: ink-painting.png and the sky/ground masks of the Tübingen photo.
+Writes docs/images/control-colors.png (each --color mode), control-masks.png (two regions) and the
+inputs it made: the sky/ground masks of the Tübingen photo. (The ink presets' sheet comes from
+`python -m benchmarks.ink`, on real ink paintings.)
 """
 
 from __future__ import annotations
@@ -26,17 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES, OUT = ROOT / "examples", ROOT / "docs" / "images"
 PHOTO, STARRY, SCREAM = EXAMPLES / "tubingen.jpg", EXAMPLES / "starry_night.jpg", EXAMPLES / "the_scream.jpg"
 LABEL_H, GAP = 18, 4
-
-
-def ink_painting(path: Path = STARRY, long_side: int = 512, gamma: float = 0.35) -> Image.Image:
-    """A grayscale ink-wash-like painting: the luminance of a bundled painting, its 2–98 % range
-    stretched and lifted by a gamma so most of it is pale wash and the darkest strokes stay ink."""
-    img = Image.open(path).convert("L")
-    img.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
-    a = np.asarray(img, dtype=np.float64) / 255
-    lo, hi = np.percentile(a, [2, 98])
-    a = np.clip((a - lo) / (hi - lo), 0, 1) ** gamma
-    return Image.fromarray((a * 255 + 0.5).astype(np.uint8), "L").convert("RGB")
 
 
 def sky_mask(photo: Path = PHOTO) -> Image.Image:
@@ -110,14 +99,6 @@ def main() -> None:
            run("sky: Starry Night, ground: Scream", [STARRY, SCREAM], balanced.replace(masks=masks)),
            run("sky: Starry Night, ground: none", [STARRY, "none"], balanced.replace(masks=masks))],
           args.size * 3 // 4, OUT / "control-masks.png")
-
-    # 3. a grayscale ink-wash painting: the defaults against the ink preset
-    ink_path = OUT / "ink-painting.png"
-    ink_painting().save(ink_path)
-    sheet([(photo, "photo"), (Image.open(ink_path), "ink-like painting"),
-           run("defaults", ink_path, TransferConfig(**common)),
-           run("--preset ink", ink_path, config_for("ink").replace(**common))],
-          args.size * 3 // 4, OUT / "control-ink.png")
 
 
 if __name__ == "__main__":

@@ -236,12 +236,12 @@ class TransferConfig:
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
         nargs=2, metavar=("STYLE", "LAYERS"), parse=parse_layers_for)
     # --- ink painting (issue 25; docs/control.md) ---
-    seals: str = _opt("keep", "the paintings' red seals: keep (in the style statistics) or mask (left out, where "
-                      "no --style-masks is given)", choices=("keep", "mask"))
-    void_share: float = _opt(0.0, "share of the photo, its flattest parts, left as bare paper: no style texture, "
-                                  "pulled to the painting's paper colour (0: off)", low=0, below=1)
-    void_weight: float = _opt(1.0, "weight of that pull, lambda sum v (x - paper)^2 in 0-255 per position as at "
-                                   "512 px", low=0)
+    seals: str = _opt("keep", "the paintings' red seals and calligraphy columns: keep (in the style statistics) or "
+                      "mask (left out, where no --style-masks is given)", choices=("keep", "mask"))
+    void_share: float = _opt(0.0, "share of the photo, its flattest parts, left as bare paper: no style texture "
+                                  "asked there, held at the painting's paper colour (0: off)", low=0, below=1)
+    void_weight: float = _opt(1.0, "how bare the voids are left: 1 bare paper (held at the painting's paper colour), "
+                                   "less lets that share of the painting's texture in", low=0, high=1)
     edge_weight: float = _opt(0.0, "weight of drawing the photo's strong edges as ink: the output's difference of "
                                    "Gaussians matched to twice the photo's where it is strong (0: off)", low=0)
     ink_weight: float = _opt(0.0, "weight of ChipGAN's ink constraint: the Gram matrices of an eroded, blurred copy "
@@ -274,6 +274,9 @@ class TransferConfig:
                             "in the layers where it was measured faster, PyTorch's own elsewhere), winograd or direct",
                             choices=CONVOLUTIONS)
     device: str = _opt("auto", "auto, cpu or cuda[:N]")
+    tile: int | None = _opt(None, "evaluate the objective exactly over tiles of this side in pixels (default: only "
+                                  "when the picture does not fit in memory, the largest tile that does; 0: never)",
+                            low=0, high=MAX_SIDE)
 
     def replace(self, **changes) -> "TransferConfig":
         return replace(self, **changes)

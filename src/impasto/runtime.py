@@ -160,6 +160,28 @@ def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
     return max(16, int(side * (room / max(pixels, 1)) ** 0.5))
 
 
+# A tiled job (issue 26, impasto.loss.tiled) holds full-size only the optimiser's vectors and the targets,
+# and one tile's activations at a time. Full size: L-BFGS's curvature pairs, 2 × 4/3 × 12 B = 32 B/px each
+# (3 channels fp32 over the Laplacian pyramid), and about 20 more vectors of 12 B/px (the image, the
+# photo, the gradient, the pyramid's variable and its trial point, the best image, the content and style
+# images, the void and edge maps) with the content target (relu4_2: 512 channels / 64 × 4 B = 32 B/px).
+# A tile: the job's bytes per pixel without the curvature pairs, over the tile with its margins.
+PAIR_BYTES_PER_PIXEL = 32
+FULL_BYTES_PER_PIXEL = 300
+LBFGS_PAIRS = 30  # the history IMAGE_BYTES_PER_PIXEL was measured with
+
+
+def tile_bytes_per_pixel(precision: str = "fp32") -> int:
+    return IMAGE_BYTES_PER_PIXEL.get(precision, IMAGE_BYTES_PER_PIXEL["fp32"]) - LBFGS_PAIRS * PAIR_BYTES_PER_PIXEL
+
+
+def tiled_job_bytes(pixels: int, tile_pixels: int, pairs: int, precision: str = "fp32") -> int:
+    """Estimated peak memory of optimising ``pixels`` over tiles of ``tile_pixels`` (with margins),
+    keeping ``pairs`` L-BFGS curvature pairs."""
+    return (BASE_BYTES + (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL) * pixels
+            + tile_bytes_per_pixel(precision) * tile_pixels)
+
+
 def check_image_memory(config, shape: tuple[int, int], what: str, option: str) -> None:
     """Refuse, before any work, an image of ``shape`` (w, h) that a job of ``config`` (its device and
     precision) could not optimise in this machine's free memory; ``option`` is what sets its size."""

@@ -81,7 +81,9 @@ def transfer_cases(f, out):
         "inf content weight": (run + ["--content-weight", "inf"], "--content-weight must be a finite number"),
         "bad ratio": (run + ["--ratio", 0], "--ratio must be above 0"),
         # sizes that cannot fit in memory: refused with the estimate and what fits
-        "size beyond memory": (run + ["--size", 60000], "the largest --size that fits is about"),
+        "size beyond memory": (run + ["--size", 60000], "even over"),
+        "size beyond memory, never tiled": (run + ["--size", 60000, "--tile", 0], "the largest --size that fits is about"),
+        "tile below the deepest cell": (run + ["--tile", 8], "--tile 8: a tile must be at least 16 px"),
         # files and outputs
         "output under a file": (["transfer", c, s, "-o", f["file"] / "out.png", *NET], "a_file is a file, not a folder"),
         "output name too long": (["transfer", c, s, "-o", long_name, *NET], "longer than this file system allows"),

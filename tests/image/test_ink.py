@@ -1,11 +1,12 @@
-"""Tests of impasto.image.ink: the painting's tones, its paper, the photo's voids and the painting's seals."""
+"""Tests of impasto.image.ink: the painting's tones, its paper, the photo's voids, the painting's seals and
+inscriptions."""
 
 import pytest
 import torch
 
 from impasto.image.color import luminance, rgb_to_yiq
-from impasto.image.ink import (TONE_BINS, _interp, colorize, gaussian_blur, in_ink_tones, ink_tones, local_contrast,
-                               match_tones, paper_tone, seal_mask, void_mask)
+from impasto.image.ink import (TONE_BINS, _interp, calligraphy_mask, colorize, gaussian_blur, in_ink_tones, ink_tones,
+                               local_contrast, match_tones, paper_tone, seal_mask, void_mask)
 
 PAPER = (0.92, 0.88, 0.78)
 INK = (0.12, 0.11, 0.10)
@@ -91,3 +92,37 @@ def test_seal_mask_finds_a_red_seal_on_brown_silk():
     assert mask[..., :30, :].max() == 0
     painting[..., :, :30] = torch.tensor([0.75, 0.15, 0.12]).view(1, 3, 1, 1)  # half the painting red: its colour
     assert seal_mask(painting).max() == 0
+
+
+def test_seal_mask_skips_scattered_red():
+    """Dark brown silk speckled with red pixels (no solid block of red) has no seal."""
+    painting = torch.tensor([0.55, 0.42, 0.28]).view(1, 3, 1, 1).expand(1, 3, 60, 60).clone()
+    painting[..., ::4, ::4] = torch.tensor([0.75, 0.15, 0.12]).view(1, 3, 1, 1)
+    assert seal_mask(painting).max() == 0
+
+
+def _paper_with_column(strokes_left: int) -> torch.Tensor:
+    """White paper, 200 px square, with a column of eight 6×6 'characters' (dark marks 3 px apart)
+    whose left edge is at ``strokes_left``."""
+    painting = torch.full((1, 3, 200, 200), 0.9)
+    for k in range(8):
+        top = 20 + 9 * k
+        painting[..., top:top + 6, strokes_left:strokes_left + 6] = 0.1
+        painting[..., top + 2, strokes_left - 1:strokes_left + 7] = 0.1
+    return painting
+
+
+def test_calligraphy_mask_finds_a_column_on_bare_paper():
+    painting = _paper_with_column(30)
+    mask = calligraphy_mask(painting)
+    assert mask[..., 20:90, 30:36].min() == 1                      # every character
+    assert mask[..., 100:, :].max() == 0 and mask[..., :, 60:].max() == 0
+
+
+def test_calligraphy_mask_ignores_a_wide_dark_mass_and_crowded_strokes():
+    painting = _paper_with_column(30)
+    painting[..., 20:90, 40:44] = 0.1                               # a trunk beside it: no bare paper there
+    assert calligraphy_mask(painting).max() == 0
+    rock = torch.full((1, 3, 200, 200), 0.9)
+    rock[..., 50:150, 50:150] = 0.1                                 # a rock: far too wide for a column
+    assert calligraphy_mask(rock).max() == 0

@@ -11,12 +11,14 @@
   style is ``none``, and whatever no mask covers, keeps the photo.
 - Ink (issue 25): ``--color ink`` takes the photo's colours away: its luminance matched to the
   painting's distribution and each tone coloured as the painting colours it (:mod:`impasto.image.ink`);
-  ``--seals mask`` leaves the paintings' red seals out of their style statistics.
+  ``--seals mask`` leaves the paintings' red seals and calligraphy columns out of their style
+  statistics.
 - Scale control (ibid.): ``--style-scales`` measures each style image at its own size;
   ``--style-layers-for`` lets a style fill only some layers, e.g. the fine texture of one painting
   on relu1_1 and relu2_1 under the coarse structure of another on the deeper layers.
 - Sizes: every scale's long side (:func:`scale_sides`), each image large enough for the deepest
-  layer it passes through (:func:`check_sizes`), the output within free memory.
+  layer it passes through (:func:`check_sizes`), the output within free memory, over tiles where it
+  does not fit at once (:func:`tile_side`, issue 26).
 
 :func:`prepare` does all of it; a video's frames share one preparation (:func:`for_photo`).
 """
@@ -38,7 +40,9 @@ from ..errors import ImpastoError
 from ..image import color, imageio, ink, masks
 from ..loss.terms import layer_weights
 from ..net.vgg import check_layers, deepest, min_side
-from ..runtime import check_image_memory
+from ..loss import tiled
+from ..runtime import (BASE_BYTES, FULL_BYTES_PER_PIXEL, PAIR_BYTES_PER_PIXEL, available_memory, check_image_memory,
+                       image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
 
 WHOLE = "all"  # a --style-masks entry meaning "the whole style image"
 
@@ -94,7 +98,8 @@ def prepare(config: TransferConfig, content, styles: Sequence, what: str = "the 
     if config.color != "transfer":
         plan = _recolor(config, plan, style_long_side(config, config.size))
     check_sizes(config, plan, content_name or _name(content), [_name(s) for s in styles])
-    check_image_memory(config, imageio.fit_long_side(photo.size, config.size), what, "--size")
+    check_memory_and_tiles(config, imageio.fit_long_side(photo.size, config.size), network_layers(config, styles),
+                           what)
     return plan
 
 
@@ -135,6 +140,10 @@ def validate(config: TransferConfig, styles: Sequence) -> None:
     if config.style_blend is not None and (min(config.style_blend) < 0 or sum(config.style_blend) <= 0):
         raise ImpastoError("--style-blend weights must be non-negative and not all zero")
     scale_sides(config)
+    if config.tile and config.tile < tiled.alignment(network_layers(config, styles)):
+        align = tiled.alignment(network_layers(config, styles))
+        raise ImpastoError(f"--tile {config.tile}: a tile must be at least {align} px, the cell of "
+                           f"{deepest(network_layers(config, styles))} (tiles start on its grid); 0 never tiles")
     _check_control(config, styles)
 
 
@@ -226,6 +235,99 @@ def blend_weights(config: TransferConfig, n_styles: int) -> list[float]:
     return [b / sum(raw) for b in raw]
 
 
+# ---------------------------------------------------------------- memory and tiles (issue 26)
+
+MIN_TILE = 64  # the smallest tile chosen automatically: below it a tile is mostly margin
+
+
+def network_layers(config: TransferConfig, styles: Sequence) -> tuple[str, ...]:
+    """Every layer the result passes through (content, and each style's style layers)."""
+    return tuple(dict.fromkeys([*config.content_layers, *(l for ls in per_style_layers(config, styles) for l in ls)]))
+
+
+def curvature_pairs(config: TransferConfig) -> int:
+    """The optimiser's full-size vector pairs at the finest scale: L-BFGS's history (never more than the
+    scale's iterations), or Adam's two moments."""
+    if config.optimizer != "lbfgs":
+        return 1
+    return max(1, min(config.lbfgs_history, split_iterations(config.iterations, scale_sides(config))[-1]))
+
+
+def tile_for(config: TransferConfig, plan: PreparedInputs, size: tuple[int, int]) -> tuple[int | None, int]:
+    """The tile side of a scale of ``size`` (w, h) of this run (:func:`tile_side`), and how many tiles'
+    activations fit in memory at once (:func:`tiles_held`)."""
+    layers = tuple(dict.fromkeys([*config.content_layers, *(l for ls in plan.layers for l in ls)]))
+    side = tile_side(config, size, layers, curvature_pairs(config))
+    return side, tiles_held(config, size, side, layers)
+
+
+def tiles_held(config: TransferConfig, size: tuple[int, int], side: int | None, layers: Sequence[str]) -> int:
+    """How many tiles' activations fit in free memory beside the full-size vectors: the tiled
+    evaluation keeps that many from its first pass instead of computing them again (at least 1)."""
+    device = resolve_device(config.device)
+    free = available_memory() if device.type == "cpu" else None
+    if side is None or free is None:
+        return 1
+    w, h = size
+    precision = resolve_precision(config.precision, device)
+    tiles = tiled.windows(h, w, side, layers)
+    largest = max((t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiles)
+    room = free - tiled_job_bytes(w * h, largest, curvature_pairs(config), precision)
+    return max(1, min(len(tiles), 1 + int(room // (tile_bytes_per_pixel(precision) * largest))))
+
+
+def tile_side(config: TransferConfig, size: tuple[int, int], layers: Sequence[str], pairs: int) -> int | None:
+    """The tile side for a picture of ``size`` (w, h): ``--tile`` (None where one tile covers it), or
+    where it does not fit in free memory at once the largest that does; None: evaluated at once."""
+    w, h = size
+    if config.tile is not None:
+        return None if config.tile == 0 or config.tile >= max(w, h) else config.tile
+    device = resolve_device(config.device)
+    free = available_memory() if device.type == "cpu" else None
+    precision = resolve_precision(config.precision, device)
+    if free is None or image_job_bytes(w * h, precision) <= free:
+        return None
+    return largest_tile(free, w * h, layers, pairs, precision)
+
+
+def largest_tile(free: int, pixels: int, layers: Sequence[str], pairs: int, precision: str) -> int | None:
+    """The largest tile side (a multiple of the layers' cell) whose job fits in ``free`` bytes beside the
+    full-size vectors of a ``pixels`` picture, or None below :data:`MIN_TILE`."""
+    room = free - tiled_job_bytes(pixels, 0, pairs, precision)
+    if room <= 0:
+        return None
+    side = int(math.sqrt(room / tile_bytes_per_pixel(precision))) - 2 * tiled.margin(layers)
+    side -= side % tiled.alignment(layers)
+    return side if side >= MIN_TILE else None
+
+
+def check_memory_and_tiles(config: TransferConfig, size: tuple[int, int], layers: Sequence[str], what: str) -> None:
+    """Refuse, before any work, a picture that does not fit in free memory even over tiles (or at once,
+    with ``--tile 0``): one line with the largest ``--size`` that fits."""
+    if config.tile == 0:
+        return check_image_memory(config, size, what, "--size")
+    device = resolve_device(config.device)
+    free = available_memory()
+    if device.type != "cpu" or free is None:
+        return None
+    precision = resolve_precision(config.precision, device)
+    w, h = size
+    pairs = curvature_pairs(config)
+    side = tile_side(config, size, layers, pairs)
+    if side is None and image_job_bytes(w * h, precision) <= free:
+        return None
+    tile_pixels = (min(side, h) + 2 * tiled.margin(layers)) * (min(side, w) + 2 * tiled.margin(layers)) if side else 0
+    needed = tiled_job_bytes(w * h, tile_pixels or MIN_TILE ** 2, pairs, precision)
+    if side is not None and needed <= free:
+        return None
+    room = (free - BASE_BYTES - tile_bytes_per_pixel(precision) * (MIN_TILE + 2 * tiled.margin(layers)) ** 2)
+    fits = max(16, int(max(w, h) * math.sqrt(max(0, room) / (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL)
+                                             / (w * h))))
+    raise ImpastoError(f"{what} ({w}x{h} px) needs about {needed / 2**30:.1f} GiB of memory even over "
+                       f"{side or MIN_TILE} px tiles and {free / 2**30:.1f} GiB are free; the largest --size that "
+                       f"fits is about {fits}")
+
+
 # ---------------------------------------------------------------- sizes
 
 def _name(image) -> str:
@@ -312,9 +414,11 @@ def _seen(config: TransferConfig, plan: PreparedInputs, photo: torch.Tensor) -> 
 
 
 def _seals_out(style: Image.Image) -> Image.Image | None:
-    """The part of a painting to copy without its seals (``--seals mask``), or None (no seal found)."""
-    seal = ink.seal_mask(imageio.pil_to_tensor(style))
-    return None if seal.max() == 0 else imageio.tensor_to_pil(color.gray(1 - seal))
+    """The part of a painting to copy without its seals and inscriptions (``--seals mask``), or None
+    (none found)."""
+    painting = imageio.pil_to_tensor(style)
+    marks = torch.maximum(ink.seal_mask(painting), ink.calligraphy_mask(painting))
+    return None if marks.max() == 0 else imageio.tensor_to_pil(color.gray(1 - marks))
 
 
 def _ink_ground(config: TransferConfig, plan: PreparedInputs, style_side: int) -> PreparedInputs:

@@ -3,8 +3,8 @@
 Top-down: the inputs read and checked once (:func:`.inputs.prepare`) -> for each scale, coarse to
 fine: the targets and the objective (:func:`.objective.build_objective`), the start image (white
 noise, the photo, … or the previous scale's result upsampled), the loop (:mod:`impasto.optim`) ->
-the finish (the keep region of ``--masks``, the photo's colours for ``--color luminance``) -> a PIL
-image. Progress and stopping follow the job model (:mod:`impasto.job`).
+the finish (the keep region of ``--masks`` and the voids of ``--void-share`` held, the photo's colours
+for ``--color luminance``) -> a PIL image. Progress and stopping follow the job model (:mod:`impasto.job`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from ..job import Callback, Cancel, Interrupted, Reporter, running
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
 from ..runtime import set_threads
-from .inputs import PreparedInputs, prepare, regions_at, scale_sides, split_iterations
-from .objective import build_objective
+from .inputs import PreparedInputs, prepare, regions_at, scale_sides, split_iterations, tile_for
+from .objective import build_objective, holds_of, voids
 
 
 # ---------------------------------------------------------------- the job
@@ -58,9 +58,10 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
     for k, (side, n_iter) in enumerate(zip(sides, split_iterations(config.iterations, sides))):
         size = imageio.fit_long_side(inputs.content.size, side)
         content = imageio.resize_to_tensor(inputs.content, size=size)
-        objective = build_objective(vgg, config, content, inputs, side)
+        tile, keep = tile_for(config, inputs, size)
+        objective = build_objective(vgg, config, content, inputs, side, tile=tile, keep=keep)
         if image is None:
-            image = start(inputs, initial_image(config, content, inputs.real_styles, generator), content)
+            image = start(config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
         else:
             image = upsample(image, size)
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
@@ -119,19 +120,25 @@ def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 # ---------------------------------------------------------------- start and finish (spatial control, colour)
 
-def start(plan: PreparedInputs, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """The start image with the keep region set to the photo (so intermediate images show it)."""
-    if plan.masks is None:
-        return image
-    keep = regions_at(plan, (image.shape[-1], image.shape[-2]))[1]
-    return masks.hold(image, keep, content)
+def held(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """``image`` with what the objective holds (:func:`.objective.holds_of`) set: the keep region of
+    ``--masks`` to the photo ``content`` (as the network sees it, at the image's size), the voids of
+    ``--void-share`` to the paper."""
+    keep = regions_at(plan, (image.shape[-1], image.shape[-2]))[1] if plan.masks is not None else None
+    for mask, picture in holds_of(keep, content, voids(config, content), plan.paper):
+        image = masks.hold(image, mask, picture)
+    return image
+
+
+def start(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The start image with what the objective holds set (so intermediate images show it)."""
+    return held(config, plan, image, content)
 
 
 def finish(config: TransferConfig, plan: PreparedInputs, image: torch.Tensor) -> torch.Tensor:
-    """Post-processing of the final ``(1, 3, H, W)`` image: the keep region, then the colour."""
+    """Post-processing of the final ``(1, 3, H, W)`` image: the keep region and the voids, then the colour."""
     size = (image.shape[-1], image.shape[-2])
-    if plan.masks is not None:
-        image = masks.hold(image, regions_at(plan, size)[1], imageio.resize_to_tensor(plan.content, size=size))
+    image = held(config, plan, image, imageio.resize_to_tensor(plan.content, size=size))
     if config.color == "luminance":  # colour paper, luminance-only transfer: the photo's chrominance back
         image = color.keep_chrominance(image.clamp(0, 1), imageio.resize_to_tensor(plan.original, size=size),
                                        config.color_space)

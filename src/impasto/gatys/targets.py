@@ -14,7 +14,7 @@ import torch
 
 from ..config import TransferConfig
 from ..image import imageio
-from ..loss import guided, losses
+from ..loss import guided, terms
 from ..net.vgg import LAYER_INDEX, VGG19
 from .inputs import PreparedInputs, regions_at, style_mask_at, style_side
 
@@ -39,16 +39,16 @@ def style_layer_weights(config: TransferConfig, plan: PreparedInputs) -> dict[st
 
 
 @torch.no_grad()
-def style_grams(vgg: VGG19, plan: PreparedInputs, i: int, side: int) -> dict[str, torch.Tensor]:
-    """Gram matrices per M of style ``i`` on its layers, guided by its style mask when it has one."""
+def style_grams(vgg: VGG19, plan: PreparedInputs, i: int, side: int, tile: int | None = None) -> dict[str, torch.Tensor]:
+    """Gram matrices per M of style ``i`` on its layers, guided by its style mask when it has one; over
+    tiles of side ``tile`` when the style image is larger (:mod:`impasto.loss.tiled`)."""
     device = next(vgg.parameters()).device
     image = imageio.resize_to_tensor(plan.styles[i], long_side=style_side(side, plan.scales[i])).to(device)
-    feats = vgg(image, plan.layers[i])
+    tile = tile if tile is not None and tile < max(image.shape[-2:]) else None
     mask = style_mask_at(plan, i, image)
     if mask is None:
-        return {l: losses.gram(feats[l], normalise=True) for l in plan.layers[i]}
-    mask = mask.to(device)
-    return {l: guided.guided_gram(feats[l], guided.layer_mask(mask, l)) for l in plan.layers[i]}
+        return terms.grams(vgg, image, plan.layers[i], tile)
+    return terms.guided_grams(vgg, image, mask.to(device), plan.layers[i], tile)
 
 
 def _blend(grams: list[dict | None], blend: Sequence[float], order: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -65,13 +65,13 @@ def _blend(grams: list[dict | None], blend: Sequence[float], order: Sequence[str
 
 @torch.no_grad()
 def scale_style_targets(vgg: VGG19, config: TransferConfig, plan: PreparedInputs, side: int,
-                  size: tuple[int, int]) -> StyleTargets:
+                        size: tuple[int, int], tile: int | None = None) -> StyleTargets:
     """This scale's targets: blended Gram matrices, and per region guided ones when there are masks.
 
     ``size`` is the content's (w, h) at this scale.
     """
     weights = style_layer_weights(config, plan)
-    grams = [None if s is None else style_grams(vgg, plan, i, side) for i, s in enumerate(plan.styles)]
+    grams = [None if s is None else style_grams(vgg, plan, i, side, tile) for i, s in enumerate(plan.styles)]
     if plan.masks is None:
         targets = _blend(grams, plan.blend, list(weights))
         return StyleTargets(targets, [weights[l] for l in targets])

@@ -1,7 +1,8 @@
-"""The terms of the ink mode (issue 25), beside the paper's eq. 7: paper left where the photo is flat,
-the photo's strong edges drawn as ink, and soft ink edges (ChipGAN's ink constraint, Liang et al.,
-IJCAI 2021, adapted to Gatys et al.'s optimisation). Pixel terms are on 0-255 values and summed per
-position as at 512 px, as the video's temporal term, so a weight means the same at every size.
+"""The terms of the ink mode (issue 25), beside the paper's eq. 7: the photo's strong edges drawn as ink,
+and soft ink edges (ChipGAN's ink constraint, Liang et al., IJCAI 2021, adapted to Gatys et al.'s
+optimisation). Pixel terms are on 0-255 values and summed per position as at 512 px, as the video's
+temporal term, so a weight means the same at every size. (The voids are held at the paper's colour:
+:func:`impasto.gatys.objective.holds_of`.)
 """
 
 from __future__ import annotations
@@ -11,23 +12,13 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from . import losses
+from . import guided, terms
 from ..image.color import luminance
 from ..image.ink import gaussian_blur
 from ..net.vgg import VGG19
 from .terms import Term
 
 DOG_RATIO = 1.6  # the two Gaussians of the difference of Gaussians (Marr & Hildreth's 1.6)
-
-
-def void_term(mask: torch.Tensor, paper: torch.Tensor, weight: float, scale: float) -> Term:
-    """``λ s Σ v (x − paper)²`` (0-255): the void mask ``v`` (:func:`impasto.image.ink.void_mask`)
-    pulls the photo's flat parts to the paper's colour ``(1, 3, 1, 1)``."""
-
-    def fn(feats, image):
-        return scale * (mask * ((image - paper) * 255).pow(2)).sum()
-
-    return Term("void", weight, (), fn)
 
 
 def dog(luma: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -62,16 +53,16 @@ def ink_filter(image: torch.Tensor, erode: int, sigma: float) -> torch.Tensor:
 
 
 def ink_term(vgg: VGG19, painting: torch.Tensor, layers: Sequence[str], weight: float, erode: int = 3,
-             sigma: float = 1.0) -> Term:
+             sigma: float = 1.0, outside: torch.Tensor | None = None, tile: int | None = None) -> Term:
     """``λ Σ_l E_l(ink(x), ink(a)) / count``: the Gram matrices of the output's :func:`ink_filter` view
     matched to the painting's (eq. 4 on the filtered images), so the output's ink has the painting's
-    soft edges, not only its strokes. One more pass of the network, up to the deepest of ``layers``."""
-    with torch.no_grad():
-        feats = vgg(ink_filter(painting.float(), erode, sigma), layers)
-        targets = {l: losses.gram(feats[l], normalise=True).float() for l in layers}
-
-    def fn(_, image):
-        seen = vgg(ink_filter(image, erode, sigma), layers)
-        return sum(losses.style_layer_loss(seen[l], targets[l]) for l in layers) / len(layers)
-
-    return Term("ink", weight, (), fn)
+    soft edges, not only its strokes. One more pass of the network (the term's view), up to the deepest
+    of ``layers``. ``outside``: ``(1, 1, H, W)`` weights of the output's positions to measure (1 − the
+    void mask: no ink asked of the paper left bare), as guided Gram matrices (arXiv 1611.07865)."""
+    layers, view = tuple(layers), (lambda image: ink_filter(image, erode, sigma))
+    targets = terms.grams(vgg, ink_filter(painting.float(), erode, sigma), layers, tile)
+    weights = [1.0 / len(layers)] * len(layers)
+    if outside is None:
+        return terms.style_term(targets, weights, weight, name="ink", view=view)
+    regions = [(targets, guided.layer_masks(outside, layers))]
+    return terms.guided_style_term(regions, dict(zip(layers, weights)), weight, name="ink", view=view)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..config import TransferConfig, VideoConfig, check_options
 from ..errors import ImpastoError
-from ..gatys.inputs import PreparedInputs, for_photo, prepare, style_long_side
+from ..gatys.inputs import PreparedInputs, for_photo, prepare, style_long_side, tile_for
 from ..gatys.objective import build_objective
 from ..gatys.run import finish, initial_image
 from ..gatys.targets import StyleTargets, scale_style_targets
@@ -95,7 +95,8 @@ def optimise_video(clip: Clip, styles, config: TransferConfig | None = None, vid
     set_threads()
     vgg = network or load_network(config)
     h, w = frames[0].shape[:2]
-    targets = scale_style_targets(vgg, config, inputs, style_long_side(config, config.size), (w, h))
+    targets = scale_style_targets(vgg, config, inputs, style_long_side(config, config.size), (w, h),
+                                  tile_for(config, inputs, (w, h))[0])
     total = config.iterations + (len(frames) - 1) * video.frame_iterations
     with running("video", total, callback, cancel) as reporter:
         return frames_loop(frames, folder, reporter, lambda t, outs, report: _optimise_frame(
@@ -117,7 +118,9 @@ def _optimise_frame(vgg: VGG19, config: TransferConfig, video: VideoConfig, fram
         start = previous[0][0].clone()  # the previous result warped to this frame (Ruder et al.'s start)
         extra = [temporal_term(previous, video.temporal_weight, photo.size)] if video.temporal_weight > 0 else []
         iterations = video.frame_iterations
-    objective = build_objective(vgg, config, content, inputs, max(photo.size), extra=extra, style=targets)
+    tile, keep = tile_for(config, inputs, photo.size)
+    objective = build_objective(vgg, config, content, inputs, max(photo.size), extra=extra, style=targets,
+                                tile=tile, keep=keep)
     image = run_loop(objective, start.to(device), iterations, loop_settings(config), report, cancel)
     return to_frame(finish(config, inputs, image.cpu()))
 
