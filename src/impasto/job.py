@@ -167,3 +167,45 @@ def running(job: str, total: int, callback: Callback | None = None, cancel: Canc
     reporter = Reporter(job, total, callback, unit, done, cancel)
     with ctrl_c_sets(reporter.cancel):
         yield reporter
+
+
+# ---------------------------------------------------------------- work kept beside an output
+
+KEPT_FORMAT = "impasto-kept/1"
+
+
+def fingerprint(kind: str, settings, arrays=(), files=()) -> str:
+    """SHA-256 of everything that shapes a job's kept work (a video's frames, a transfer's finished
+    scales): the kind, every setting (dataclasses), the input arrays' pixels, the input files' bytes
+    (PIL images: their pixels; anything else: its text) and the version."""
+    import dataclasses
+    import hashlib
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from . import __version__
+
+    h = hashlib.sha256()
+    h.update(json.dumps([KEPT_FORMAT, kind, __version__, [dataclasses.asdict(s) for s in settings]],
+                        sort_keys=True, default=str).encode())
+    for a in arrays:
+        h.update(str(a.shape).encode() + np.ascontiguousarray(a).tobytes())
+    for item in files:
+        if isinstance(item, Image.Image):
+            h.update(item.tobytes())
+        elif item is not None and Path(item).is_file():
+            h.update(Path(item).read_bytes())
+        else:
+            h.update(str(item).encode())
+    return h.hexdigest()
+
+
+def kept_folder(output, key: str, what: str):
+    """Where a job writing ``output`` keeps its finished ``what`` (frames, scales): beside it, named by
+    the ``key`` (:func:`fingerprint`), so the same command goes on from them after Ctrl-C or a crash."""
+    from pathlib import Path
+
+    out = Path(output)
+    return out.with_name(f"{out.name}.{what}-{key[:16]}")

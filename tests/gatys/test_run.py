@@ -276,7 +276,37 @@ def test_a_tiled_run_paints_the_untiled_picture(small_images, vgg):
     """A few L-BFGS iterations over 32 px tiles (issue 26) give the picture of the whole-image run within
     a grey level: the tiled objective and gradient are the same."""
     whole, _ = _run(small_images, vgg, iterations=5, tile=0)
-    tiles, losses = _run(small_images, vgg, iterations=5, tile=32)
+    stages = []
+    config = TransferConfig(**{**FAST, "iterations": 5, "tile": 32})
+    tiles = transfer(small_images["tubingen"], [small_images["starry_night"]], config, network=vgg,
+                     callback=lambda p: stages.append((p.done, p.stage, p.losses)))
+    losses = [l for done, stage, l in stages if l]
     assert losses[-1]["total"] < losses[0]["total"]
+    assert stages[0] == (0, "tile 1/4", {}) and (1, "tile 4/4, backward", losses[0]) in stages  # 64x48: 2x2 tiles
     difference = np.abs(np.asarray(whole, dtype=np.int16) - np.asarray(tiles, dtype=np.int16))
     assert difference.max() <= 1, difference.max()
+
+
+def test_a_run_stopped_in_its_last_scale_goes_on_from_the_kept_scale(small_images, vgg, tmp_path):
+    """Finished scales are kept (issue 26): stopped during the second of two scales, the same run
+    started again skips the first and paints the picture of a run never stopped."""
+    from impasto.gatys.run import KeptScales
+
+    config = TransferConfig(**{**FAST, "iterations": 12, "scales": (32, 64)})
+    args = (small_images["tubingen"], [small_images["starry_night"]], config)
+    straight = transfer(*args, network=vgg)
+    folder, cancel = tmp_path / "scales", Cancel()
+
+    def stop_in_scale_2(event):
+        if event.stage.startswith("scale 2/2"):
+            cancel.set()
+
+    with pytest.raises(Interrupted):
+        transfer(*args, callback=stop_in_scale_2, network=vgg, cancel=cancel, keep_scales=folder)
+    assert [p.name for p in folder.iterdir()] == ["scale_1.npy"]
+    events = []
+    resumed = transfer(*args, callback=events.append, network=vgg, keep_scales=folder)
+    assert events[0].stage == "scale 1/2 (kept)" and events[0].done == 8   # 12 iterations split 8:4
+    assert np.array_equal(np.asarray(resumed), np.asarray(straight))
+    np.save(folder / "scale_1.npy", np.zeros((1, 3, 5, 5), dtype=np.float32))  # damaged: made again
+    assert KeptScales(folder).last(1, lambda k: (32, 24)) is None

@@ -73,8 +73,8 @@ def test_malformed_uploads_and_posts_are_refused(bare):
     ({"options": {"ratio": -1}}, 400, "--ratio must be above 0, got -1"),
     ({"options": {"size": 32, "iterations": 10**6}}, 400, "--iterations must be at most 5000 on this server, got 1000000"),
     ({"options": {"color": "sepia"}}, 400, "--color must be one of transfer, luminance, match, ink, not 'sepia'"),
-    ({"options": {"preset": "nope"}}, 400, "unknown preset 'nope': choose from paper, balanced, keep-colors, ink "
-                                           "(impasto presets lists them)"),
+    ({"options": {"preset": "nope"}}, 400, "unknown preset 'nope': choose from paper, balanced, keep-colors, ink, ink-silk, "
+                                           "blue-green (impasto presets lists them)"),
     ({"options": {"lr": 1}}, 400, "unknown option 'lr' (the options are preset, size, ratio, iterations, color, seed)"),
     ({"options": [1]}, 400, "options must be a JSON object"),
     ({"method": "fast", "model": "nope"}, 400, "model: no model 'nope' (these are: "),

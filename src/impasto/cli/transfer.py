@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from .main import add_config_options, add_run_options, config_from_args, image_writer, run_job
@@ -46,16 +47,22 @@ def config_of(args) -> TransferConfig:
 
 
 def cmd_transfer(args) -> int:
-    from ..gatys.run import transfer
+    from ..gatys.inputs import scale_sides
+    from ..gatys.run import scales_folder, transfer
 
     config = config_of(args)
-    output = check_output_path(args.output, [args.content, *args.styles, *(config.masks or ()),
-                                             *(config.style_masks or ()), config.init])
+    inputs = [args.content, *args.styles, *(config.masks or ()), *(config.style_masks or ()), config.init]
+    output = check_output_path(args.output, inputs)
     if args.save_every < 0:
         raise ImpastoError(f"--save-every must be 0 or more, got {args.save_every}")
+    # a run of several scales keeps each finished one beside the output: the same command goes on from it
+    kept = scales_folder(output, config, inputs) if len(scale_sides(config)) > 1 else None
 
     def job(show):
         return transfer(args.content, args.styles, config, callback=_chain(show, _intermediate_writer(
-            output, args.save_every)), image_every=args.save_every)
+            output, args.save_every)), image_every=args.save_every, keep_scales=kept)
 
-    return run_job(args, job, image_writer(output), image_writer(output, interrupted=True))
+    code = run_job(args, job, image_writer(output), image_writer(output, interrupted=True))
+    if code == 0 and kept is not None:
+        shutil.rmtree(kept, ignore_errors=True)
+    return code

@@ -10,15 +10,18 @@ for ``--color luminance``) -> a PIL image. Progress and stopping follow the job 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..atomic import atomic_write
 from ..config import TransferConfig
 from ..image import color, imageio, ink, masks
-from ..job import Callback, Cancel, Interrupted, Reporter, running
+from ..job import Callback, Cancel, Interrupted, Reporter, fingerprint, kept_folder, running
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
 from ..runtime import set_threads
@@ -29,33 +32,84 @@ from .objective import build_objective, holds_of, voids
 # ---------------------------------------------------------------- the job
 
 def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
-             image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None) -> Image.Image:
+             image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None,
+             keep_scales: str | os.PathLike | None = None) -> Image.Image:
     """Paint ``content`` in the style of ``styles`` (paths or PIL images); returns a PIL image.
 
     ``callback`` receives a :class:`~impasto.job.Progress` each iteration, with the current image
     every ``image_every`` iterations (0: never). Setting ``cancel`` (or Ctrl-C) raises
     :class:`~impasto.job.Interrupted` whose ``partial`` is the latest result as a PIL image; a
-    diverging run raises :class:`DivergedError`.
+    diverging run raises :class:`DivergedError`. ``keep_scales``: a folder where each finished scale
+    but the last is kept, and from whose last kept scale the run goes on (the command line keeps
+    them beside the output: :func:`scales_folder`).
     """
     config = config or TransferConfig()
     styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     inputs = prepare(config, content, styles)
     set_threads()
     vgg = network or load_network(config)
+    kept = None if keep_scales is None else KeptScales(keep_scales)
     with running("transfer", config.iterations, callback, cancel) as reporter:
-        return _walk_scales(vgg, config, inputs, reporter, image_every)
+        return _walk_scales(vgg, config, inputs, reporter, image_every, kept)
+
+
+def scales_folder(output: str | os.PathLike, config: TransferConfig, inputs) -> Path:
+    """Where the command line keeps the finished scales of a run writing ``output``: beside it, named by
+    a fingerprint of the settings and the input files (``inputs``: paths or PIL images)."""
+    return kept_folder(output, fingerprint("transfer", [config], files=inputs), "scales")
+
+
+class KeptScales:
+    """Finished scales as raw arrays (``scale_K.npy``, the image in [0, 1] as float32), written
+    atomically: a run stopped by Ctrl-C, a crash or kill -9 loses at most the scale in progress."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+
+    def _file(self, k: int) -> Path:
+        return self.folder / f"scale_{k + 1}.npy"
+
+    def keep(self, k: int, image: torch.Tensor) -> None:
+        self.folder.mkdir(exist_ok=True)
+        array = image.detach().float().cpu().numpy()
+        atomic_write(self._file(k), lambda tmp: np.save(tmp, array, allow_pickle=False))
+
+    def last(self, before: int, size_of) -> tuple[int, torch.Tensor] | None:
+        """The finest kept scale below ``before`` and its image, or None; a file that does not read
+        back whole at the size that scale has (``size_of(k)``: (w, h)) is made again."""
+        for k in reversed(range(before)):
+            path = self._file(k)
+            if not path.is_file():
+                continue
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                continue
+            w, h = size_of(k)
+            if array.shape == (1, 3, h, w) and array.dtype == np.float32 and np.isfinite(array).all():
+                return k, torch.from_numpy(array)
+        return None
 
 
 def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, reporter: Reporter,
-                 image_every: int) -> Image.Image:
-    """Each scale in turn, coarse to fine, each starting from the previous one's result upsampled."""
+                 image_every: int, kept: KeptScales | None = None) -> Image.Image:
+    """Each scale in turn, coarse to fine, each starting from the previous one's result upsampled (or
+    from the last one ``kept`` from an earlier run, the scales up to it counted as done)."""
     device = next(vgg.parameters()).device
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     sides = scale_sides(config)
+    iterations = split_iterations(config.iterations, sides)
     final_size = imageio.fit_long_side(inputs.content.size, config.size)
-    image = None
-    for k, (side, n_iter) in enumerate(zip(sides, split_iterations(config.iterations, sides))):
+    image, first = None, 0
+    last: dict[str, float] = {}  # the latest iteration's losses, shown again with each tile's progress
+    found = kept.last(len(sides) - 1, lambda k: imageio.fit_long_side(inputs.content.size, sides[k])) if kept else None
+    if found is not None:
+        first, image = found[0] + 1, found[1]
+        reporter.skip(sum(iterations[:first]), f"scale {first}/{len(sides)} (kept)")
+    for k, (side, n_iter) in enumerate(zip(sides, iterations)):
+        if k < first:
+            continue
         size = imageio.fit_long_side(inputs.content.size, side)
         content = imageio.resize_to_tensor(inputs.content, size=size)
         tile, keep = tile_for(config, inputs, size)
@@ -65,9 +119,14 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
         else:
             image = upsample(image, size)
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
+        if tile is not None:  # an evaluation takes a while: say which tile it is at (no unit counted)
+            objective.on_tile = lambda where, stage=stage: reporter(
+                last, ", ".join(filter(None, [stage, where])), units=0)
 
         def report(losses, current, stage=stage):
             want = image_every > 0 and (reporter.done + 1) % image_every == 0
+            last.clear()
+            last.update(losses)
             reporter(losses, stage, current.clone().cpu() if want else None)
 
         try:
@@ -75,6 +134,8 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
         except Interrupted as stop:
             latest = finish(config, inputs, upsample(stop.partial.cpu(), final_size))
             raise Interrupted(imageio.tensor_to_pil(latest)) from None
+        if kept is not None and k < len(sides) - 1:
+            kept.keep(k, image)
     return imageio.tensor_to_pil(finish(config, inputs, upsample(image.cpu(), final_size)))
 
 

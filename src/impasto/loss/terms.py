@@ -248,6 +248,7 @@ class Objective:
         self.layers = tuple(dict.fromkeys(l for t in self.terms for l in t.layers))
         check_layers(self.layers)
         self.tile, self.keep = tile, keep  # keep: tiles whose activations are held from the first pass
+        self.on_tile: Callable[[str], None] | None = None  # told each tile as it starts (progress)
         if tile is not None:
             untileable = [t.name for t in self.terms if (t.layers or t.view) and t.sums is None]
             if untileable:
@@ -278,7 +279,7 @@ class Objective:
             feats, terms = {}, [t for t in self.terms if not t.layers]
         for term in terms:
             value = term.fn(feats.get(term.view, {}), image)
-            total = total + term.weight * value
+            total = total + float(term.weight) * value
             report[term.name] = report.get(term.name, 0.0) + float(value.detach())
         report["total"] = float(total.detach())
         return total, report
@@ -290,7 +291,7 @@ class Objective:
             terms = [t for t in self.terms if t.layers and t.view is view]
             seen = image if view is None else view(image)
             tiles = tiled.tiles_of(seen, self.tile, layers)
-            value, values = _TiledTerms.run(self.vgg, seen, tiles, layers, terms, self.keep)
+            value, values = _TiledTerms.run(self.vgg, seen, tiles, layers, terms, self.keep, self.on_tile)
             total = total + value
             for t, v in zip(terms, values):
                 report[t.name] = report.get(t.name, 0.0) + v
@@ -302,22 +303,22 @@ class _TiledTerms(torch.autograd.Function):
     and handed back in the backward pass."""
 
     @staticmethod
-    def forward(ctx, seen, vgg, tiles, layers, terms, keep, out):
+    def forward(ctx, seen, vgg, tiles, layers, terms, keep, on_tile, out):
         values, gradient = tiled.evaluate(vgg, seen.detach(), tiles, layers, [t.sums for t in terms],
-                                          [t.value for t in terms], [t.weight for t in terms], keep)
+                                          [t.value for t in terms], [float(t.weight) for t in terms], keep, on_tile)
         ctx.save_for_backward(gradient)
         out.extend(values)
-        return seen.new_tensor(sum(t.weight * v for t, v in zip(terms, values)), dtype=gradient.dtype)
+        return seen.new_tensor(sum(float(t.weight) * v for t, v in zip(terms, values)), dtype=gradient.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         (gradient,) = ctx.saved_tensors
-        return (grad * gradient).to(gradient.dtype), None, None, None, None, None, None
+        return (grad * gradient).to(gradient.dtype), None, None, None, None, None, None, None
 
     @classmethod
-    def run(cls, vgg, seen, tiles, layers, terms, keep) -> tuple[torch.Tensor, list[float]]:
+    def run(cls, vgg, seen, tiles, layers, terms, keep, on_tile) -> tuple[torch.Tensor, list[float]]:
         values: list[float] = []
-        return cls.apply(seen, vgg, tiles, layers, terms, keep, values), values
+        return cls.apply(seen, vgg, tiles, layers, terms, keep, on_tile, values), values
 
 
 def pixels(size: tuple[int, int]) -> int:

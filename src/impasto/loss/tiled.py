@@ -182,14 +182,17 @@ def statistics(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequen
 
 def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence[str],
              sums: Sequence[SumsFn], values: Sequence[ValueFn], weights: Sequence[float],
-             keep: int = 1) -> tuple[list[float], torch.Tensor]:
+             keep: int = 1, on_tile: Callable[[str], None] | None = None) -> tuple[list[float], torch.Tensor]:
     """The terms' values and the gradient of ``Σ_t weight_t · value_t`` with respect to ``image``
     (``(1, 3, H, W)``, no autograd history needed), over ``tiles``. The last ``keep`` tiles' graphs
     are kept from the first pass (their activations held at once, then freed before the others are
-    computed again) instead of being computed again."""
+    computed again) instead of being computed again. ``on_tile`` is told each tile as it starts
+    ("tile 3/12", "tile 3/12, backward"), for a progress display."""
     kept: list[tuple[Window, torch.Tensor, list[Sums]]] = []
     total: list[Sums] = [{} for _ in sums]
+    tell = on_tile or (lambda where: None)
     for n, window in enumerate(tiles):
+        tell(f"tile {n + 1}/{len(tiles)}")
         if n >= len(tiles) - keep:
             x = window.input(image).detach().requires_grad_(True)
             with torch.enable_grad():
@@ -204,11 +207,13 @@ def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence
     term_values, grads = _outer(total, values, weights)
     gradient = torch.zeros_like(image, dtype=wide(image.dtype))
     for window, x, parts in kept:  # first, so that their activations are freed before any is recomputed
+        tell(f"tile {tiles.index(window) + 1}/{len(tiles)}, backward")
         with torch.enable_grad():
             _backward(parts, grads)
         window.input(gradient).add_(x.grad)
     kept.clear()
-    for window in tiles[:len(tiles) - keep]:
+    for n, window in enumerate(tiles[:len(tiles) - keep]):
+        tell(f"tile {n + 1}/{len(tiles)}, backward")
         x = window.input(image).detach().requires_grad_(True)
         with torch.enable_grad():
             parts = _tile_sums(vgg, x, window, layers, sums)

@@ -2,7 +2,7 @@
 loop over them that both modes share.
 
 Each finished frame is kept (a raw .npy array) in a folder beside the output named by a hash of the
-inputs and settings (:func:`fingerprint`, :func:`cache_folder`), so a run stopped by Ctrl-C goes on
+inputs and settings (:func:`impasto.job.fingerprint`, :func:`cache_folder`), so a run stopped by Ctrl-C goes on
 from the next frame when it is started again; :func:`forget` removes the folder once the video is
 written. :func:`frames_loop` reads a frame back from there when it was finished before, and makes
 and keeps it otherwise, reporting every step through the job model (:mod:`impasto.job`).
@@ -10,9 +10,6 @@ and keeps it otherwise, reporting every step through the job model (:mod:`impast
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -27,11 +24,8 @@ from PIL import Image
 
 from ..atomic import atomic_write
 from ..image import imageio
-from ..job import Interrupted, Reporter
+from ..job import Interrupted, Reporter, fingerprint, kept_folder
 from .read import Clip
-
-CACHE_FORMAT = "impasto-video-frames/1"
-
 
 @dataclass
 class Stylised:
@@ -71,30 +65,9 @@ def to_frame(image: torch.Tensor) -> np.ndarray:
 
 # ---------------------------------------------------------------- the folder of kept frames
 
-def fingerprint(kind: str, settings: Sequence, frames: Sequence[np.ndarray], files: Sequence) -> str:
-    """SHA-256 of everything that shapes the frames: the mode, every setting, the input frames'
-    pixels, the style or model files' bytes and the version."""
-    from .. import __version__
-
-    h = hashlib.sha256()
-    h.update(json.dumps([CACHE_FORMAT, kind, __version__, [dataclasses.asdict(s) for s in settings]],
-                        sort_keys=True, default=str).encode())
-    for f in frames:
-        h.update(str(f.shape).encode() + np.ascontiguousarray(f).tobytes())
-    for path in files:
-        if isinstance(path, Image.Image):
-            h.update(path.tobytes())
-        elif path is not None and Path(path).is_file():
-            h.update(Path(path).read_bytes())
-        else:
-            h.update(str(path).encode())
-    return h.hexdigest()
-
-
 def cache_folder(output: str | os.PathLike, key: str) -> Path:
     """Where a job writing ``output`` keeps its finished frames: beside it, named by the ``key``."""
-    out = Path(output)
-    return out.with_name(f"{out.name}.frames-{key[:16]}")
+    return kept_folder(output, key, "frames")
 
 
 def _frame_file(folder: Path, t: int) -> Path:
