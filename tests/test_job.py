@@ -216,3 +216,15 @@ def test_progress_json_on_every_command(small_images, photos, style, tmp_path):
                            "--device", "cpu", "--progress", "json")
     assert code == 0, err
     assert [e["done"] for e in json_lines(err)] == [1, 2, 3]
+
+
+def test_the_time_left_weighs_each_unit_by_its_cost(monkeypatch):
+    """Iterations of a finer scale cost more: the time left is the time per cost so far times the cost
+    left (1, 1, then 4 and 4: after the two cheap ones in 10 s, 40 s are left)."""
+    times = iter([0.0, 5.0, 5.0, 10.0, 10.0])
+    monkeypatch.setattr(job, "time", SimpleNamespace(perf_counter=times.__next__))
+    events = []
+    reporter = Reporter("transfer", 4, events.append, cost=[1, 1, 4, 4])
+    reporter({"total": 1.0}, "scale 1/2")
+    reporter({"total": 1.0}, "scale 1/2")
+    assert events[0].eta == pytest.approx(5 * 9) and events[1].eta == pytest.approx(5 * 8)

@@ -12,13 +12,14 @@ style-transfer-pytorch feeds both; one logger for image and model optimisation, 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
     import torch
@@ -125,24 +126,32 @@ class Reporter:
     :class:`Cancel` token.
 
     ``done`` starts above 0 for a job that resumes (a training run, a figure with cached cells);
-    the time left is estimated from the units done in this run only.
+    the time left is estimated from the units done in this run only. ``cost``: each unit's relative
+    cost where they differ (a transfer's iterations at its scales: their pixels), so that the time
+    left is the time so far per cost times the cost left.
     """
 
     def __init__(self, job: str, total: int, callback: Callback | None = None, unit: str = "it", done: int = 0,
-                 cancel: Cancel | None = None):
+                 cancel: Cancel | None = None, cost: Sequence[float] | None = None):
         self.job, self.total, self.callback, self.unit = job, total, callback, unit
         self.cancel = cancel or Cancel()
         self.done = self.first = done
         self.start = time.perf_counter()
+        self.cost = None if cost is None else [0.0, *itertools.accumulate(cost)]  # cost of the first n units
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
+    def _cost(self, units: int) -> float:
+        if self.cost is None:
+            return float(units)
+        return self.cost[max(0, min(units, len(self.cost) - 1))]
+
     def eta(self) -> float | None:
-        ran = self.done - self.first
+        ran = self._cost(self.done) - self._cost(self.first)
         if ran <= 0:
             return None
-        return max(0.0, self.elapsed() / ran * (self.total - self.done))
+        return max(0.0, self.elapsed() / ran * (self._cost(self.total) - self._cost(self.done)))
 
     def __call__(self, losses: dict[str, float], stage: str = "", image: torch.Tensor | None = None,
                  units: int = 1, **fields) -> None:
@@ -160,11 +169,11 @@ class Reporter:
 
 @contextlib.contextmanager
 def running(job: str, total: int, callback: Callback | None = None, cancel: Cancel | None = None,
-            unit: str = "it", done: int = 0):
-    """How every job starts: its :class:`Reporter` (progress to ``callback``), its :class:`Cancel` token
-    (``cancel``, or a new one: ``reporter.cancel``), and Ctrl-C setting that token while the job runs
-    in the main thread (:func:`ctrl_c_sets`)."""
-    reporter = Reporter(job, total, callback, unit, done, cancel)
+            unit: str = "it", done: int = 0, cost: Sequence[float] | None = None):
+    """How every job starts: its :class:`Reporter` (progress to ``callback``; ``cost``: each unit's
+    relative cost), its :class:`Cancel` token (``cancel``, or a new one: ``reporter.cancel``), and
+    Ctrl-C setting that token while the job runs in the main thread (:func:`ctrl_c_sets`)."""
+    reporter = Reporter(job, total, callback, unit, done, cancel, cost)
     with ctrl_c_sets(reporter.cancel):
         yield reporter
 

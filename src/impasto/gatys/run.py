@@ -31,6 +31,8 @@ from .objective import build_objective, holds_of, voids
 
 # ---------------------------------------------------------------- the job
 
+TILED_COST = 2.0  # an evaluation over tiles against the whole picture at once, for the time left
+
 def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
              image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None,
              keep_scales: str | os.PathLike | None = None) -> Image.Image:
@@ -49,8 +51,19 @@ def transfer(content, styles, config: TransferConfig | None = None, callback: Ca
     set_threads()
     vgg = network or load_network(config)
     kept = None if keep_scales is None else KeptScales(keep_scales)
-    with running("transfer", config.iterations, callback, cancel) as reporter:
+    with running("transfer", config.iterations, callback, cancel, cost=iteration_costs(config, inputs)) as reporter:
         return _walk_scales(vgg, config, inputs, reporter, image_every, kept)
+
+
+def iteration_costs(config: TransferConfig, inputs: PreparedInputs) -> list[float]:
+    """Each iteration's relative cost, for the time left: its scale's pixels, twice over where that
+    scale is evaluated over tiles (benchmarks/print.py: 1.4–2.9 times the whole picture's time)."""
+    sides = scale_sides(config)
+    costs: list[float] = []
+    for side, n in zip(sides, split_iterations(config.iterations, sides)):
+        w, h = imageio.fit_long_side(inputs.content.size, side)
+        costs += [w * h * (1.0 if tile_for(config, inputs, (w, h))[0] is None else TILED_COST)] * n
+    return costs
 
 
 def scales_folder(output: str | os.PathLike, config: TransferConfig, inputs) -> Path:
