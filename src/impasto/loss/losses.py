@@ -9,16 +9,21 @@ from __future__ import annotations
 import torch
 
 
-def _wide(x: torch.Tensor) -> torch.Tensor:
-    """fp32 for bf16/fp16/fp32 features; float64 stays float64 (for gradcheck)."""
-    return x if x.dtype == torch.float64 else x.float()
+def wide_dtype(dtype: torch.dtype) -> torch.dtype:
+    """What losses and sums are computed in: fp32 for bf16/fp16/fp32; float64 stays float64 (gradcheck)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def wide(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in :func:`wide_dtype`."""
+    return x.to(wide_dtype(x.dtype))
 
 
 def feature_matrix(features: torch.Tensor) -> torch.Tensor:
     """``(1, N, h, w)`` -> F^l of shape ``(N, M)`` in fp32."""
     if features.dim() != 4 or features.shape[0] != 1:
         raise ValueError(f"expected (1, N, h, w) features, got {tuple(features.shape)}")
-    return _wide(features).flatten(2)[0]
+    return wide(features).flatten(2)[0]
 
 
 def positions_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -29,7 +34,7 @@ def positions_matrix(features: torch.Tensor) -> torch.Tensor:
     if features.dim() != 4 or features.shape[0] != 1:
         raise ValueError(f"expected (1, N, h, w) features, got {tuple(features.shape)}")
     n = features.shape[1]
-    return _wide(features).permute(0, 2, 3, 1).reshape(-1, n)  # no select: its backward copies
+    return wide(features).permute(0, 2, 3, 1).reshape(-1, n)  # no select: its backward copies
 
 
 class _Gram(torch.autograd.Function):
@@ -67,7 +72,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, normalization: st
     ``paper``: ``1/2 Σ (F − P)^2`` (eq. 1). ``coursera``: ``1/(4 n_H n_W n_C) Σ (a_C − a_G)^2``
     (deeplearning.ai's formulation, SEEDS.md section 3).
     """
-    diff = _wide(features) - _wide(target)
+    diff = wide(features) - wide(target)
     total = diff.pow(2).sum()
     if normalization == "paper":
         return 0.5 * total

@@ -157,7 +157,7 @@ def content_term(targets: dict[str, torch.Tensor], weights: Sequence[float], alp
     coursera = normalization == "coursera"
 
     def sums(feats, window: Window):
-        return {l: (losses._wide(feats[l]) - window.crop(targets[l], l).float()).pow(2).sum() for l in layers}
+        return {l: (losses.wide(feats[l]) - losses.wide(window.crop(targets[l], l))).pow(2).sum() for l in layers}
 
     def value(total):  # eq. 1: ½ Σ (F − P)²; Coursera: Σ (F − P)² / (4 n_H n_W n_C)
         return scale * sum(w * (total[l] / (4.0 * targets[l][0].numel()) if coursera else 0.5 * total[l])
@@ -268,7 +268,7 @@ class Objective:
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         image = self.prepare(image)
-        total = image.new_zeros((), dtype=tiled.wide(image.dtype))
+        total = image.new_zeros((), dtype=losses.wide_dtype(image.dtype))
         report: dict[str, float] = {}
         if self.tile is None:
             feats = {view: self.vgg(image if view is None else view(image), layers)
@@ -286,7 +286,7 @@ class Objective:
 
     def _tiled(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """The network terms over tiles: per view, their weighted sum with its exact gradient."""
-        total, report = image.new_zeros((), dtype=tiled.wide(image.dtype)), {}
+        total, report = image.new_zeros((), dtype=losses.wide_dtype(image.dtype)), {}
         for view, layers in self.views().items():
             terms = [t for t in self.terms if t.layers and t.view is view]
             seen = image if view is None else view(image)

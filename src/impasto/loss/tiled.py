@@ -29,11 +29,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..net.vgg import LAYER_INDEX, LAYERS
-
-
-def wide(dtype: torch.dtype) -> torch.dtype:
-    """The precision sums and gradients are kept in: fp32, or float64 for float64 pictures (gradcheck)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
+from .losses import wide_dtype
 
 
 # ---------------------------------------------------------------- geometry: what a position sees
@@ -205,7 +201,7 @@ def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence
             for key, value in part.items():
                 _add(into, key, value.detach())
     term_values, grads = _outer(total, values, weights)
-    gradient = torch.zeros_like(image, dtype=wide(image.dtype))
+    gradient = torch.zeros_like(image, dtype=wide_dtype(image.dtype))
     for window, x, parts in kept:  # first, so that their activations are freed before any is recomputed
         tell(f"tile {tiles.index(window) + 1}/{len(tiles)}, backward")
         with torch.enable_grad():
@@ -224,7 +220,7 @@ def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence
 
 def _outer(total: list[Sums], values: Sequence[ValueFn], weights: Sequence[float]):
     """The terms' values from the picture's sums, and ``∂(Σ w_t value_t)/∂S`` for every sum."""
-    leaves = [{k: v.detach().to(wide(v.dtype)).requires_grad_(True) for k, v in part.items()} for part in total]
+    leaves = [{k: v.detach().to(wide_dtype(v.dtype)).requires_grad_(True) for k, v in part.items()} for part in total]
     with torch.enable_grad():
         terms = [fn(part) for fn, part in zip(values, leaves)]
         objective = sum(w * t for w, t in zip(weights, terms))
