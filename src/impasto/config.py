@@ -236,8 +236,8 @@ class TransferConfig:
         None, "style layers of one style image (repeatable), e.g. s2.jpg relu1_1,relu2_1; others use --style-layers",
         nargs=2, metavar=("STYLE", "LAYERS"), parse=parse_layers_for)
     # --- ink painting (issue 25; docs/control.md) ---
-    seals: str = _opt("keep", "the paintings' red seals and calligraphy columns: keep (in the style statistics) or "
-                      "mask (left out, where no --style-masks is given)", choices=("keep", "mask"))
+    seals: str = _opt("keep", "the paintings' red seals, calligraphy columns and borders: keep (in the style "
+                      "statistics) or mask (left out, where no --style-masks is given)", choices=("keep", "mask"))
     void_share: float = _opt(0.0, "share of the photo, its flattest parts, left as bare paper: no style texture "
                                   "asked there, held at the painting's paper colour (0: off)", low=0, below=1)
     void_weight: float = _opt(1.0, "how bare the voids are left: 1 bare paper (held at the painting's paper colour), "

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from impasto.image.color import luminance, rgb_to_yiq
-from impasto.image.ink import (TONE_BINS, _interp, calligraphy_mask, colorize, gaussian_blur, in_ink_tones, ink_tones,
+from impasto.image.ink import (TONE_BINS, _interp, border_mask, calligraphy_mask, colorize, gaussian_blur, in_ink_tones, ink_tones,
                                local_contrast, match_tones, paper_tone, seal_mask, void_mask)
 
 PAPER = (0.92, 0.88, 0.78)
@@ -126,3 +126,14 @@ def test_calligraphy_mask_ignores_a_wide_dark_mass_and_crowded_strokes():
     rock = torch.full((1, 3, 200, 200), 0.9)
     rock[..., 50:150, 50:150] = 0.1                                 # a rock: far too wide for a column
     assert calligraphy_mask(rock).max() == 0
+
+
+def test_border_mask_finds_a_mount_and_leaves_a_painting_without_one():
+    painting = torch.rand(1, 3, 100, 120, generator=torch.Generator().manual_seed(0)) * 0.3 + 0.3
+    bare = border_mask(painting)
+    assert bare.max() == 0                                           # no frame: nothing
+    painting[..., :4, :] = 0.95                                      # a light mount along the top …
+    painting[..., :, -6:] = 0.95                                     # … and the right
+    mask = border_mask(painting)
+    assert mask[..., :4, :].min() == 1 and mask[..., :, -6:].min() == 1
+    assert mask[..., 8:, :-10].max() == 0                            # the painting itself kept

@@ -11,8 +11,8 @@
   style is ``none``, and whatever no mask covers, keeps the photo.
 - Ink (issue 25): ``--color ink`` takes the photo's colours away: its luminance matched to the
   painting's distribution and each tone coloured as the painting colours it (:mod:`impasto.image.ink`);
-  ``--seals mask`` leaves the paintings' red seals and calligraphy columns out of their style
-  statistics.
+  ``--seals mask`` leaves the paintings' red seals, calligraphy columns and borders out of their
+  style statistics.
 - Scale control (ibid.): ``--style-scales`` measures each style image at its own size;
   ``--style-layers-for`` lets a style fill only some layers, e.g. the fine texture of one painting
   on relu1_1 and relu2_1 under the coarse structure of another on the deeper layers.
@@ -414,10 +414,11 @@ def _seen(config: TransferConfig, plan: PreparedInputs, photo: torch.Tensor) -> 
 
 
 def _seals_out(style: Image.Image) -> Image.Image | None:
-    """The part of a painting to copy without its seals and inscriptions (``--seals mask``), or None
-    (none found)."""
+    """The part of a painting to copy without its seals, inscriptions and border (``--seals mask``), or
+    None (none found)."""
     painting = imageio.pil_to_tensor(style)
-    marks = torch.maximum(ink.seal_mask(painting), ink.calligraphy_mask(painting))
+    marks = torch.maximum(torch.maximum(ink.seal_mask(painting), ink.calligraphy_mask(painting)),
+                          ink.border_mask(painting))
     return None if marks.max() == 0 else imageio.tensor_to_pil(color.gray(1 - marks))
 
 

@@ -272,3 +272,39 @@ def calligraphy_mask(painting: torch.Tensor) -> torch.Tensor:
         if _on_bare_paper(ink[0, 0], y[0, 0], paper, (x0, y0, x1, y1)):
             mask[..., max(0, y0 - reach):y1 + reach + 1, max(0, x0 - reach):x1 + reach + 1] = 1
     return mask if scale == 1 else (F.interpolate(mask, size=(h0, w0), mode="nearest"))
+
+
+# ---------------------------------------------------------------- borders
+
+BORDER_DEPTH = 0.06    # a frame or mount is at most this share of the side deep
+BORDER_STEP = 0.1      # a border line's mean luminance differs by more than this from the painting's
+BORDER_FLAT = 0.05     # the outermost line of a border is uniform: its luminance's spread at most this
+
+
+def border_mask(painting: torch.Tensor) -> torch.Tensor:
+    """The painting's frame or mount, ``(1, 1, H, W)`` (1: border): on each side, the lines (rows or
+    columns, full length) from the edge inward whose mean luminance differs by more than
+    :data:`BORDER_STEP` from the painting's just inside (the mean of the lines at
+    :data:`BORDER_DEPTH` of the side), when the outermost line is uniform (:data:`BORDER_FLAT`): a
+    scan's mount or frame, not a mountain that meets the edge."""
+    y = luminance(painting.float())[0, 0]
+    h, w = y.shape
+    mask = torch.zeros(1, 1, h, w)
+    for lines, length, place in ((y, h, lambda d: (slice(None), slice(None), slice(0, d))),
+                                 (y.flip(0), h, lambda d: (slice(None), slice(None), slice(h - d, h))),
+                                 (y.T, w, lambda d: (slice(None), slice(None), slice(None), slice(0, d))),
+                                 (y.T.flip(0), w, lambda d: (slice(None), slice(None), slice(None), slice(w - d, w)))):
+        depth = _border_depth(lines, max(2, round(BORDER_DEPTH * length)))
+        if depth:
+            mask[place(depth)] = 1
+    return mask
+
+
+def _border_depth(lines: torch.Tensor, deepest: int) -> int:
+    """How many of ``lines`` (rows from an edge inward) are border, at most ``deepest``."""
+    if lines.shape[0] < 2 * deepest + 4 or float(lines[0].std()) > BORDER_FLAT:
+        return 0
+    means = lines[:deepest + 4].mean(dim=1)
+    inside = float(means[deepest:deepest + 4].mean())
+    far = (means[:deepest] - inside).abs() > BORDER_STEP
+    return int(far.nonzero().max()) + 1 if far.any() else 0
