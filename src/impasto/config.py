@@ -433,6 +433,8 @@ class TrainConfig:
                           "at random) before a crop is cut, the style image and the validation photos to it",
                      low=16, high=MAX_SIDE)
     lr: float = _opt(1e-3, "Adam learning rate", above=0, high=1)
+    lr_halving: int = _opt(0, "steps between halvings of the learning rate: lr x 0.5^(step // N) (0: constant, "
+                              "as Johnson et al.)", low=0)
     checkpoint_every: int = _opt(500, "steps between checkpoints (OUTPUT.ckpt)", low=1)
     preview_every: int = _opt(500, "steps between preview images (starry.preview.png for -o starry.pt); 0: none", low=0)
     preview: str | None = _opt(None, "photo for the previews (default: the first training photo)")

@@ -312,3 +312,18 @@ def test_ddp_with_the_temporal_term(photos, style, tmp_path):
     assert not torch.equal(r0["frames"], r1["frames"])  # each rank its own frame pairs
     for key in r0["after"]:
         assert torch.equal(r0["after"][key], r1["after"][key]), key
+
+
+def test_the_learning_rate_halves_on_schedule_and_resumes_on_it(photos, style, tmp_path):
+    """--lr-halving 2: steps 0-1 at lr, 2-3 at lr/2, 4 at lr/4; a run resumed at step 3 with the
+    schedule follows it (the checkpoint's optimiser held the old rate)."""
+    trainer = Trainer(TINY.replace(steps=5, lr_halving=2), [style], photos, tmp_path / "a.pt")
+    assert [trainer.lr_at(s) / TINY.lr for s in range(5)] == [1, 1, 0.5, 0.5, 0.25]
+    train(trainer)
+    assert trainer.optimizer.param_groups[0]["lr"] == TINY.lr / 4
+    first = Trainer(TINY.replace(steps=3), [style], photos, tmp_path / "b.pt")
+    train(first)                                                    # constant rate up to step 3
+    resumed = Trainer(TINY.replace(steps=4, lr_halving=2), [style], photos, tmp_path / "b.pt")
+    resumed.resume()
+    train(resumed)
+    assert resumed.optimizer.param_groups[0]["lr"] == TINY.lr / 2   # step 3 of the schedule

@@ -216,8 +216,16 @@ class Trainer:
         terms["total"] = sum(terms.values())
         return terms
 
+    def lr_at(self, step: int) -> float:
+        """Adam's learning rate at ``step`` (0-based): ``--lr`` halved every ``--lr-halving`` steps; a
+        function of the step alone, so a resumed run (even one resumed with a new schedule) follows it."""
+        halving = self.config.lr_halving
+        return self.config.lr * (0.5 ** (step // halving) if halving else 1.0)
+
     def train_step(self) -> dict[str, float]:
         photos = self.data.batch(self.step).to(self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         pairs = self.pairs.batch(self.step) if self.pairs is not None else None
         terms = self.losses(photos, self.style_ids(self.step), pairs=pairs)
