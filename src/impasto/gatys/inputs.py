@@ -238,6 +238,7 @@ def blend_weights(config: TransferConfig, n_styles: int) -> list[float]:
 # ---------------------------------------------------------------- memory and tiles (issue 26)
 
 MIN_TILE = 64  # the smallest tile chosen automatically: below it a tile is mostly margin
+SHORT_HISTORY = 5  # the L-BFGS history a memory error suggests when the curvature pairs fill memory
 
 
 def network_layers(config: TransferConfig, styles: Sequence) -> tuple[str, ...]:
@@ -316,16 +317,22 @@ def check_memory_and_tiles(config: TransferConfig, size: tuple[int, int], layers
     side = tile_side(config, size, layers, pairs)
     if side is None and image_job_bytes(w * h, precision) <= free:
         return None
-    tile_pixels = (min(side, h) + 2 * tiled.margin(layers)) * (min(side, w) + 2 * tiled.margin(layers)) if side else 0
-    needed = tiled_job_bytes(w * h, tile_pixels or MIN_TILE ** 2, pairs, precision)
+    extra = 2 * tiled.margin(layers)
+    tile_pixels = (min(side or MIN_TILE, h) + extra) * (min(side or MIN_TILE, w) + extra)
+    needed = tiled_job_bytes(w * h, tile_pixels, pairs, precision)
     if side is not None and needed <= free:
         return None
-    room = (free - BASE_BYTES - tile_bytes_per_pixel(precision) * (MIN_TILE + 2 * tiled.margin(layers)) ** 2)
-    fits = max(16, int(max(w, h) * math.sqrt(max(0, room) / (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL)
-                                             / (w * h))))
+
+    def largest(pairs: int) -> int:
+        room = free - BASE_BYTES - tile_bytes_per_pixel(precision) * tile_pixels
+        per_pixel = FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL
+        return max(16, int(max(w, h) * math.sqrt(max(0, room) / per_pixel / (w * h))))
+
+    shorter = (f", or about {largest(SHORT_HISTORY)} with --lbfgs-history {SHORT_HISTORY}"
+               if config.optimizer == "lbfgs" and pairs > SHORT_HISTORY else "")
     raise ImpastoError(f"{what} ({w}x{h} px) needs about {needed / 2**30:.1f} GiB of memory even over "
                        f"{side or MIN_TILE} px tiles and {free / 2**30:.1f} GiB are free; the largest --size that "
-                       f"fits is about {fits}")
+                       f"fits is about {largest(pairs)}{shorter}")
 
 
 # ---------------------------------------------------------------- sizes
