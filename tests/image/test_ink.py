@@ -137,3 +137,7 @@ def test_border_mask_finds_a_mount_and_leaves_a_painting_without_one():
     mask = border_mask(painting)
     assert mask[..., :4, :].min() == 1 and mask[..., :, -6:].min() == 1
     assert mask[..., 8:, :-10].max() == 0                            # the painting itself kept
+    paper = torch.full((1, 3, 100, 120), 0.92)
+    paper[..., 3:5, ::3] = 0.1                                       # strokes just inside a bare edge
+    paper[..., 10:40:4, 20:100] = 0.1
+    assert border_mask(paper).max() == 0                             # the paper's edge is no frame

@@ -284,7 +284,7 @@ BORDER_FLAT = 0.05     # the outermost line of a border is uniform: its luminanc
 def border_mask(painting: torch.Tensor) -> torch.Tensor:
     """The painting's frame or mount, ``(1, 1, H, W)`` (1: border): on each side, the lines (rows or
     columns, full length) from the edge inward whose mean luminance differs by more than
-    :data:`BORDER_STEP` from the painting's just inside (the mean of the lines at
+    :data:`BORDER_STEP` from the painting's just inside (the median pixel beyond
     :data:`BORDER_DEPTH` of the side), when the outermost line is uniform (:data:`BORDER_FLAT`): a
     scan's mount or frame, not a mountain that meets the edge."""
     y = luminance(painting.float())[0, 0]
@@ -301,10 +301,12 @@ def border_mask(painting: torch.Tensor) -> torch.Tensor:
 
 
 def _border_depth(lines: torch.Tensor, deepest: int) -> int:
-    """How many of ``lines`` (rows from an edge inward) are border, at most ``deepest``."""
-    if lines.shape[0] < 2 * deepest + 4 or float(lines[0].std()) > BORDER_FLAT:
+    """How many of ``lines`` (rows from an edge inward) are border, at most ``deepest``: those out to
+    the last whose mean differs from the painting's just inside (the median pixel of the next
+    3 × ``deepest`` lines: strokes there do not move it)."""
+    inner = lines[deepest:4 * deepest]
+    if inner.shape[0] < 4 or lines.shape[0] < 2 * deepest + 4 or float(lines[0].std()) > BORDER_FLAT:
         return 0
-    means = lines[:deepest + 4].mean(dim=1)
-    inside = float(means[deepest:deepest + 4].mean())
-    far = (means[:deepest] - inside).abs() > BORDER_STEP
-    return int(far.nonzero().max()) + 1 if far.any() else 0
+    inside = float(inner.median())
+    far = (lines[:deepest].mean(dim=1) - inside).abs() > BORDER_STEP
+    return int(far.nonzero().max()) + 1 if far[0] else 0  # the outermost line is the frame's own
