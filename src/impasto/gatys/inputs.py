@@ -38,9 +38,9 @@ from PIL import Image
 from ..config import INIT_MODES, TransferConfig, check_options
 from ..errors import ImpastoError
 from ..image import color, imageio, ink, masks
+from ..loss import tiled
 from ..loss.terms import layer_weights
 from ..net.vgg import check_layers, deepest, min_side
-from ..loss import tiled
 from ..runtime import (BASE_BYTES, FULL_BYTES_PER_PIXEL, PAIR_BYTES_PER_PIXEL, available_memory, check_image_memory,
                        image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
 
@@ -98,8 +98,8 @@ def prepare(config: TransferConfig, content, styles: Sequence, what: str = "the 
     if config.color != "transfer":
         plan = _recolor(config, plan, style_long_side(config, config.size))
     check_sizes(config, plan, content_name or _name(content), [_name(s) for s in styles])
-    check_memory_and_tiles(config, imageio.fit_long_side(photo.size, config.size), network_layers(config, styles),
-                           what)
+    check_memory_and_tiles(config, imageio.fit_long_side(photo.size, config.size),
+                           network_layers(config, plan.layers), what)
     return plan
 
 
@@ -140,10 +140,10 @@ def validate(config: TransferConfig, styles: Sequence) -> None:
     if config.style_blend is not None and (min(config.style_blend) < 0 or sum(config.style_blend) <= 0):
         raise ImpastoError("--style-blend weights must be non-negative and not all zero")
     scale_sides(config)
-    if config.tile and config.tile < tiled.alignment(network_layers(config, styles)):
-        align = tiled.alignment(network_layers(config, styles))
-        raise ImpastoError(f"--tile {config.tile}: a tile must be at least {align} px, the cell of "
-                           f"{deepest(network_layers(config, styles))} (tiles start on its grid); 0 never tiles")
+    layers = network_layers(config, per_style_layers(config, styles))
+    if config.tile and config.tile < tiled.alignment(layers):
+        raise ImpastoError(f"--tile {config.tile}: a tile must be at least {tiled.alignment(layers)} px, the cell "
+                           f"of {deepest(layers)} (tiles start on its grid); 0 never tiles")
     _check_control(config, styles)
 
 
@@ -241,9 +241,10 @@ MIN_TILE = 64  # the smallest tile chosen automatically: below it a tile is most
 SHORT_HISTORY = 5  # the L-BFGS history a memory error suggests when the curvature pairs fill memory
 
 
-def network_layers(config: TransferConfig, styles: Sequence) -> tuple[str, ...]:
-    """Every layer the result passes through (content, and each style's style layers)."""
-    return tuple(dict.fromkeys([*config.content_layers, *(l for ls in per_style_layers(config, styles) for l in ls)]))
+def network_layers(config: TransferConfig, style_layers: Sequence[Sequence[str]]) -> tuple[str, ...]:
+    """Every layer the result passes through: the content layers and each style's layers
+    (:func:`per_style_layers`)."""
+    return tuple(dict.fromkeys([*config.content_layers, *(l for ls in style_layers for l in ls)]))
 
 
 def curvature_pairs(config: TransferConfig) -> int:
@@ -257,7 +258,7 @@ def curvature_pairs(config: TransferConfig) -> int:
 def tile_for(config: TransferConfig, plan: PreparedInputs, size: tuple[int, int]) -> tuple[int | None, int]:
     """The tile side of a scale of ``size`` (w, h) of this run (:func:`tile_side`), and how many tiles'
     activations fit in memory at once (:func:`tiles_held`)."""
-    layers = tuple(dict.fromkeys([*config.content_layers, *(l for ls in plan.layers for l in ls)]))
+    layers = network_layers(config, plan.layers)
     side = tile_side(config, size, layers, curvature_pairs(config))
     return side, tiles_held(config, size, side, layers)
 

@@ -33,6 +33,7 @@ from .objective import build_objective, holds_of, voids
 
 TILED_COST = 2.0  # an evaluation over tiles against the whole picture at once, for the time left
 
+
 def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
              image_every: int = 0, network: VGG19 | None = None, cancel: Cancel | None = None,
              keep_scales: str | os.PathLike | None = None) -> Image.Image:

@@ -202,20 +202,27 @@ def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence
                 _add(into, key, value.detach())
     term_values, grads = _outer(total, values, weights)
     gradient = torch.zeros_like(image, dtype=wide_dtype(image.dtype))
-    for window, x, parts in kept:  # first, so that their activations are freed before any is recomputed
-        tell(f"tile {tiles.index(window) + 1}/{len(tiles)}, backward")
-        with torch.enable_grad():
-            _backward(parts, grads)
-        window.input(gradient).add_(x.grad)
+    first_kept = len(tiles) - len(kept)
+    for n, (window, x, parts) in enumerate(kept):  # first: their activations freed before any tile is recomputed
+        tell(f"tile {first_kept + n + 1}/{len(tiles)}, backward")
+        _add_gradient(gradient, window, x, parts, grads)
     kept.clear()
-    for n, window in enumerate(tiles[:len(tiles) - keep]):
+    for n, window in enumerate(tiles[:first_kept]):
         tell(f"tile {n + 1}/{len(tiles)}, backward")
         x = window.input(image).detach().requires_grad_(True)
         with torch.enable_grad():
             parts = _tile_sums(vgg, x, window, layers, sums)
-            _backward(parts, grads)
-        window.input(gradient).add_(x.grad)
+        _add_gradient(gradient, window, x, parts, grads)
     return term_values, gradient
+
+
+def _add_gradient(gradient: torch.Tensor, window: Window, x: torch.Tensor, parts: list[Sums], grads) -> None:
+    """The tile's pixel gradient (the backward pass of its sums against the picture's ``grads``) added
+    into the full-size ``gradient`` where the tile reads."""
+    with torch.enable_grad():
+        _backward(parts, grads)
+    if x.grad is not None:  # none where no term depends on the pixels through these sums
+        window.input(gradient).add_(x.grad)
 
 
 def _outer(total: list[Sums], values: Sequence[ValueFn], weights: Sequence[float]):
