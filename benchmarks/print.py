@@ -6,28 +6,66 @@ each --tiles side, against the whole picture at once, as a ratio; each tiled sid
 every tile but the last in the second pass (keep 1, the least memory) and keeping as many tiles'
 activations as fit in free memory (what `impasto transfer` does). Medians of --repeat evaluations after
 one warm-up, the untiled evaluation timed between them to share the machine's drift. Not a test.
-Usage: python -m benchmarks.print [--size 1536] [--tiles 384,512,768,1024] [--precision fp32] [--repeat 3]
+
+print: `impasto transfer` as a user runs it (stopped with Ctrl-C after --limit seconds where given, as
+a user stops a run that takes too long: one scale at the print size for the recipe's time), a whole process at a print size (--print-size, 4096 px: a
+held-out photo, Plasma's EveningGlow at 2560x1600 cut to 4:3, with The Starry Night), under
+IMPASTO_MAX_MEMORY=--memory GiB (a laptop's share), with --avx2 on the AVX2 kernels a CPU without
+native bf16 runs: wall time, peak resident memory, the final losses, and the time left the progress
+showed at the start of each scale against the time it really took; and the look: the picture scaled to
+512 px, scored by the paper's objective against the photo and the painting at 512 px (where The Starry
+Night, 1024 px wide, is not enlarged: at 4096 px the full-size objective's style targets come from the
+painting enlarged 4 times).
+
+pairs: what keeping L-BFGS's curvature pairs in bfloat16 (as `impasto transfer` does on a scale it
+evaluates over tiles, to halve the history's memory) costs in objective, against float32 pairs, at sizes
+where the whole picture fits: --iterations at --pairs-size / 2 from the start image, and the print
+recipe's refinement (that result upsampled, --refine iterations at --pairs-size). Tubingen × The Starry
+Night, the default transfer's objective; the ratio is bf16's final objective over fp32's.
+
+recipe: the print recipe against one scale at --recipe-size (2048 px, where both fit in memory), the
+held-out photo below with The Starry Night, the default precision: the recipe's scales and iterations
+as it would run above 2048 px (--recipe-size halved while at least 512 px; --iterations at the first,
+6 at the full size, twice as many at each scale between), then one scale at the full size for up to
+twice the recipe's time. Both minimise the same full-size objective; printed: the recipe's time and
+final objective, one scale's objective at the same time, and when (if) one scale reaches the recipe's.
+
+Usage: python -m benchmarks.print [--parts overhead,pairs,recipe,print] [--size 1536] [--tiles 384,512,768,1024]
+       [--precision fp32] [--repeat 3] [--pairs-size 1024] [--iterations 100] [--refine 12]
+       [--recipe-size 2048] [--print-size 4096] [--memory 8] [--avx2] [--extra "--scales 1"] [--limit S]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 
-from benchmarks.common import prepare
+from benchmarks.common import EXAMPLES, Evaluator, prepare
 
-from impasto import TransferConfig
-from impasto.gatys.inputs import prepare as prepare_inputs, tiles_held
+from impasto import Cancel, Interrupted, TransferConfig, transfer
+from impasto.gatys.inputs import PRINT_FINEST, prepare as prepare_inputs, print_sides, scale_sides, tiles_held
 from impasto.gatys.objective import build_objective
+from impasto.gatys.run import initial_image, start, upsample
 from impasto.image import imageio
+from impasto.image.imageio import fit_long_side
 from impasto.loss import tiled
 from impasto.net.vgg import load_network
-from impasto.runtime import set_threads
+from impasto.optim.loop import Loop, loop_settings
+from impasto.runtime import resolve_precision, set_threads
+
+
 
 
 def seconds(objective, image: torch.Tensor, repeat: int) -> float:
@@ -67,13 +105,204 @@ def overhead(args) -> None:
             print(f"{side:>6} {count:>6} {keep:>5} {t_tiled:9.2f} {t_whole:9.2f} {t_tiled / t_whole:7.2f}", flush=True)
 
 
+def pairs(args) -> None:
+    set_threads()
+    config = TransferConfig(size=args.pairs_size, precision=args.precision, tile=0)
+    vgg = load_network(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = prepare("tubingen", args.pairs_size, Path(tmp))
+        painting = prepare("starry_night", args.pairs_size, Path(tmp))
+        inputs = prepare_inputs(config, photo, [painting])
+    coarse = args.pairs_size // 2
+    print(f"tubingen x starry_night, {args.precision}: final objective with L-BFGS pairs in float32 / bfloat16")
+    starts = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        image, loss = optimise(vgg, config, inputs, coarse, None, args.iterations, dtype)
+        starts[dtype] = image
+        print(f"  {coarse} px, {args.iterations} its from the start image, {str(dtype)[6:]:>8} pairs: {loss:.4e}",
+              flush=True)
+    for dtype in (torch.float32, torch.bfloat16):
+        _, loss = optimise(vgg, config, inputs, args.pairs_size, starts[torch.float32], args.refine, dtype)
+        print(f"  {args.pairs_size} px, {args.refine} its from the {coarse} px result, {str(dtype)[6:]:>8} pairs: "
+              f"{loss:.4e}", flush=True)
+
+
+def optimise(vgg, config, inputs, side, image, iterations, dtype):
+    """``iterations`` of the transfer's L-BFGS at ``side`` from ``image`` upsampled (None: the start image),
+    with its pairs in ``dtype``: the result and its objective."""
+    size = imageio.fit_long_side(inputs.content.size, side)
+    content = imageio.resize_to_tensor(inputs.content, size=size)
+    objective = build_objective(vgg, config, content, inputs, side)
+    if image is None:
+        generator = torch.Generator().manual_seed(config.seed)
+        image = start(config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
+    loop = Loop(objective, upsample(image, size), loop_settings(config, pairs_dtype=dtype))
+    for _ in range(iterations):
+        loop.step()
+    return loop.finish(), loop.best_loss
+
+
+HELD_OUT = Path("/usr/share/wallpapers/EveningGlow/contents/images/2560x1600.jpg")  # plasma-workspace-wallpapers
+AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def four_by_three(photo: Path, folder: Path) -> Path:
+    """The photo's centre cut to 4:3, as a PNG."""
+    image = Image.open(photo).convert("RGB")
+    w, h = image.size
+    cw = min(w, h * 4 // 3) // 4 * 4
+    ch = cw * 3 // 4
+    left, top = (w - cw) // 2, (h - ch) // 2
+    path = folder / f"{photo.stem}_4x3.png"
+    image.crop((left, top, left + cw, top + ch)).save(path)
+    return path
+
+
+def resident(pid: int) -> int:
+    """A process's resident bytes now (0 where it has ended)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def recipe(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = four_by_three(HELD_OUT, Path(tmp))
+        sides = print_sides(args.recipe_size)
+        iterations = [args.iterations, *(PRINT_FINEST * 2 ** k for k in reversed(range(len(sides) - 1)))]
+        coarse = TransferConfig(size=args.recipe_size, scales=tuple(sides), scale_iterations=tuple(iterations))
+        time_r, total_r, _ = timed(photo, coarse, math.inf)
+        print(f"{HELD_OUT.parent.parent.parent.name} x starry_night at {args.recipe_size} px, {resolve_precision('auto', torch.device('cpu'))}",
+              flush=True)
+        print(f"  print recipe {','.join(map(str, sides))} px, {','.join(map(str, iterations))} its: "
+              f"{time_r:.0f} s, objective {total_r:.4e}", flush=True)
+        one = TransferConfig(size=args.recipe_size, scales=1, iterations=1000)  # stopped by time
+        _, _, trace = timed(photo, one, 2 * time_r)
+        at_same = min((total for t, total in trace if t <= time_r), default=math.inf)
+        reached = next((t for t, total in trace if total <= total_r), None)
+        print(f"  one scale: objective {at_same:.4e} after {time_r:.0f} s (recipe / one scale {total_r / at_same:.3f}); "
+              + (f"the recipe's objective reached after {reached:.0f} s ({reached / time_r:.2f}x its time)"
+                 if reached is not None else f"the recipe's objective not reached in {2 * time_r:.0f} s"
+                 f" (at {trace[-1][0]:.0f} s: {trace[-1][1]:.4e})"), flush=True)
+
+
+def timed(photo: Path, config: TransferConfig, limit: float):
+    """`impasto transfer` in this process for at most ``limit`` seconds: its time, the objective of its
+    last iteration and each iteration's (time, objective) at the full size."""
+    cancel, trace, start = Cancel(), [], time.perf_counter()
+    finest = f"scale {len(scale_sides(config))}/{len(scale_sides(config))}"
+
+    def callback(progress):
+        if progress.losses and ", tile" not in progress.stage:
+            elapsed = time.perf_counter() - start
+            if progress.stage in ("", finest):
+                trace.append((elapsed, progress.losses["total"]))
+            if elapsed > limit:
+                cancel.set()
+
+    try:
+        transfer(photo, [EXAMPLES / "starry_night.jpg"], config, callback=callback, cancel=cancel)
+    except Interrupted:
+        pass
+    return time.perf_counter() - start, trace[-1][1], trace
+
+
+def print_run(args) -> None:
+    """One whole `impasto transfer` process at the print size: its time, peak memory and time-left error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = four_by_three(HELD_OUT, Path(tmp))
+        out = Path(args.output or Path(tmp) / "print.png")
+        env = {**os.environ, "IMPASTO_MAX_MEMORY": str(args.memory), **(AVX2 if args.avx2 else {})}
+        argv = [sys.executable, "-m", "impasto", "transfer", str(photo), str(EXAMPLES / "starry_night.jpg"),
+                "--size", str(args.print_size), "--precision", args.precision, "--progress", "json",
+                "-o", str(out), *args.extra.split()]
+        print(" ".join(argv[3:]), f"IMPASTO_MAX_MEMORY={args.memory}", "AVX2 kernels" if args.avx2 else "", flush=True)
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+        events = []
+        for line in child.stderr:
+            if line.startswith("{"):
+                events.append(json.loads(line))
+                events[-1]["rss"] = resident(child.pid)
+                if args.limit and time.perf_counter() - start > args.limit and child.poll() is None:
+                    child.send_signal(signal.SIGINT)  # Ctrl-C: it writes its latest picture and exits 130
+                    args.limit = 0
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) not in (0, 130):
+            raise SystemExit(f"impasto transfer failed (status {status})")
+        size = Image.open(out).size
+        look = Evaluator(*(screen(p, folder=Path(tmp)) for p in (photo, EXAMPLES / "starry_night.jpg")))(
+            Image.open(out).convert("RGB").resize(fit_long_side(size, SCREEN), Image.Resampling.LANCZOS))
+    progress = [e for e in events if e.get("event") == "progress"]
+    print(f"{size[0]}x{size[1]} px in {wall:.0f} s ({wall / 60:.1f} min), peak resident {usage.ru_maxrss / 2**20:.2f} GiB")
+    print("each scale: its end (s), iterations, evaluations over tiles (0: untiled), resident memory at most "
+          "(at its progress events); the time left shown at its first iteration and at its last against the "
+          "time the rest really took")
+    def scale(e):  # "scale 2/4, tile 5/48" -> "scale 2/4"; one scale's "tile 5/48" -> ""
+        return "" if e["stage"].startswith("tile") else e["stage"].split(",")[0]
+
+    ends = {}
+    for e in progress:
+        ends[scale(e)] = e["elapsed"]
+    for stage, end in ends.items():
+        mine = [e for e in progress if scale(e) == stage]
+        steps = [e for e in mine if ", tile" not in e["stage"]]
+        evaluations = sum(1 for e in mine if "tile 1/" in e["stage"] and "backward" not in e["stage"])
+        shown = [f"{e['eta']:.0f} s against {wall - e['elapsed']:.0f} s ({e['eta'] / (wall - e['elapsed']) - 1:+.0%})"
+                 for e in (steps[0], steps[-1]) if e["eta"] is not None and wall > e["elapsed"]]
+        print(f"  {stage or 'one scale':<12} {end:6.0f} s {len(steps):4d} its {evaluations:3d} evaluations "
+              f"{max(e['rss'] for e in mine) / 2**30:5.2f} GiB; " + "; ".join(shown), flush=True)
+    late = [e for e in progress if e["eta"] is not None and e["elapsed"] > 0.1 * wall]
+    worst = max(late, key=lambda e: abs(e["eta"] / (wall - e["elapsed"]) - 1), default=None)
+    if worst is not None:
+        print(f"  the time left furthest off after the first tenth of the run: at {worst['elapsed']:.0f} s "
+              f"({worst['stage']}), {worst['eta']:.0f} s shown against {wall - worst['elapsed']:.0f} s", flush=True)
+    print("final losses: " + ", ".join(f"{k} {v:.4g}" for k, v in progress[-1]["losses"].items()))
+    print(f"the look: the picture scaled to {SCREEN} px, scored against the photo and painting at {SCREEN} px "
+          "(the paper's objective, one fp32 evaluator): " + ", ".join(f"{k} {v:.4g}" for k, v in look.items()))
+
+
+SCREEN = 512  # the screen size the look of a print is judged at
+
+
+def screen(path: Path, folder: Path) -> Path:
+    """``path`` resized (Lanczos) to the screen size, as a PNG."""
+    image = Image.open(path).convert("RGB")
+    out = folder / f"{Path(path).stem}_{SCREEN}.png"
+    image.resize(fit_long_side(image.size, SCREEN), Image.Resampling.LANCZOS).save(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=1536)
     parser.add_argument("--tiles", default="384,512,768,1024")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--repeat", type=int, default=3)
-    overhead(parser.parse_args())
+    parser.add_argument("--parts", default="overhead,print")
+    parser.add_argument("--pairs-size", type=int, default=1024)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--refine", type=int, default=12)
+    parser.add_argument("--recipe-size", type=int, default=2048)
+    parser.add_argument("--print-size", type=int, default=4096)
+    parser.add_argument("--memory", type=float, default=8.0, help="IMPASTO_MAX_MEMORY of the print run, GiB")
+    parser.add_argument("--avx2", action="store_true", help="the print run on AVX2 kernels")
+    parser.add_argument("--extra", default="", help="more options for the print run")
+    parser.add_argument("--limit", type=float, default=0, help="stop the print run (Ctrl-C) after this many seconds")
+    parser.add_argument("--output", default=None, help="keep the print run's picture here")
+    args = parser.parse_args()
+    parts = args.parts.split(",")
+    if "overhead" in parts:
+        overhead(args)
+    if "pairs" in parts:
+        pairs(args)
+    if "recipe" in parts:
+        recipe(args)
+    if "print" in parts:
+        print_run(args)
 
 
 if __name__ == "__main__":

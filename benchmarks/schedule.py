@@ -25,7 +25,7 @@ from benchmarks.common import Evaluator, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.runtime import cpu_has_native_bf16
-from impasto.gatys.inputs import scale_sides, split_iterations
+from impasto.gatys.inputs import scale_iterations, scale_sides
 from impasto.net.vgg import load_network
 
 
@@ -50,7 +50,7 @@ def run(content: Path, style: Path, config: TransferConfig, budget: float | None
 def planned_cost(config: TransferConfig) -> float:
     """Evaluations in full-size units: an iteration costs in proportion to its scale's pixels."""
     sides = scale_sides(config)
-    return sum(n * (side / config.size) ** 2 for n, side in zip(split_iterations(config.iterations, sides), sides))
+    return sum(n * (side / config.size) ** 2 for n, side in zip(scale_iterations(config), sides))
 
 
 def same_cost(config: TransferConfig, cost: float) -> TransferConfig:
@@ -83,7 +83,7 @@ def compare(size: int, start: str, iterations: int, folder: Path) -> None:
     for name, config, image, secs in rows:
         total = score(image)["total"]
         sides = scale_sides(config)
-        plan = ", ".join(f"{s}:{n}" for s, n in zip(sides, split_iterations(config.iterations, sides)))
+        plan = ", ".join(f"{s}:{n}" for s, n in zip(sides, scale_iterations(config)))
         print(f"    {name:<22} {secs:7.1f} s  objective {total:.4e}  ({total / best:.3f} x best)  [{plan}]",
               flush=True)
 

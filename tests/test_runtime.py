@@ -27,3 +27,40 @@ def test_bf16_is_native_only_where_onednn_may_use_the_bf16_units(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     assert not runtime.cpu_has_native_bf16()
+
+
+def test_memory_limit_caps_what_the_jobs_plan_for(monkeypatch):
+    """IMPASTO_MAX_MEMORY (GiB) caps the free memory every check and tile choice plans for; a bad
+    value is one clear error."""
+    import pytest
+
+    from impasto import runtime
+    from impasto.errors import ImpastoError
+
+    monkeypatch.delenv(runtime.MEMORY_LIMIT, raising=False)
+    free = runtime.available_memory()
+    monkeypatch.setenv(runtime.MEMORY_LIMIT, "0.5")
+    assert runtime.available_memory() == (2**29 if free is None else min(free, 2**29))
+    with pytest.raises(ImpastoError, match="IMPASTO_MAX_MEMORY allows 0.5 GiB"):
+        runtime.check_memory(2**30, "a picture", "a smaller one")
+    for bad in ("lots", "-1", "0", "nan"):
+        monkeypatch.setenv(runtime.MEMORY_LIMIT, bad)
+        with pytest.raises(ImpastoError, match="IMPASTO_MAX_MEMORY must be a number of GiB above 0"):
+            runtime.available_memory()
+
+
+def test_memory_limit_makes_a_picture_tile(monkeypatch):
+    """A picture that fits in free memory at once is evaluated over tiles under a lower limit: the
+    largest tile that fits, as many held as fit."""
+    from impasto import TransferConfig, runtime
+    from impasto.gatys.inputs import tile_side
+
+    layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    config = TransferConfig(size=1024, precision="fp32", device="cpu")
+    monkeypatch.setenv(runtime.MEMORY_LIMIT, "1000")
+    assert tile_side(config, (1024, 768), layers, 30) is None or runtime.available_memory() < 8 * 2**30
+    monkeypatch.setenv(runtime.MEMORY_LIMIT, "4")
+    side = tile_side(config, (1024, 768), layers, 30)
+    assert side is not None and 64 <= side < 1024 and side % 16 == 0
+    room = 4 * 2**30 - runtime.tiled_job_bytes(1024 * 768, 0, 30, "fp32")
+    assert (side + 160) ** 2 * runtime.tile_bytes_per_pixel("fp32") <= room

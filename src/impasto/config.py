@@ -97,6 +97,11 @@ def parse_sides(value) -> int | tuple[int, ...]:
     return values[0] if len(values) == 1 and isinstance(value, str) else values
 
 
+@_kind("comma-separated counts")
+def parse_counts(value) -> tuple[int, ...]:
+    return tuple(parse_int(v) for v in _items(value))
+
+
 @_kind("STYLE LAYERS pairs")
 def parse_layers_for(value) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``{style = [layers]}`` (TOML) or ``[[style, "l1,l2"], ...]`` (the repeated CLI option)."""
@@ -194,9 +199,16 @@ class TransferConfig:
     size: int = _opt(512, "output's long side in pixels (aspect ratio of the content kept)", low=16, high=MAX_SIDE)
     style_size: int | None = _opt(None, "style image's long side in pixels (overrides --style-scale)", low=16, high=MAX_SIDE)
     style_scale: float = _opt(1.0, "style image's long side relative to the output's", above=0, high=16)
-    scales: tuple[int, ...] | int = _opt(
-        1, "1: one scale, as the paper (measured better than coarse-to-fine in the same time at 512 and 1024 px); "
-           "coarse-to-fine: 0 (auto: from 128 px up), a number of scales, or long sides like 128,256,512", parse=parse_sides, low=0)
+    scales: tuple[int, ...] | int | None = _opt(
+        None, "coarse-to-fine scales: not given, one scale up to 2048 px (measured better than coarse-to-fine in "
+              "the same time at 512, 1024 and 2048 px) and the print recipe above, which keeps the screen-size "
+              "look (docs/print.md); 1: one scale, as the paper; 0: auto, from 128 px up; a number of scales; or "
+              "long sides like 128,256,512",
+        parse=parse_sides, low=0)
+    scale_iterations: tuple[int, ...] | None = _opt(
+        None, "iterations of each scale, coarse to fine (default: --iterations shared in proportion to 1/long side; "
+              "the print recipe: --iterations at its first scale, 6 at the full size, twice as many at each scale "
+              "between)", parse=parse_counts, low=0, high=MAX_ITERATIONS)
     scale_step: float = _opt(2.0, "coarse-to-fine: factor between the long sides of consecutive scales "
                                   "(2, or 1.414 for steps of a square root of 2)", above=1, high=16)
     # --- layers and weights (paper section 3) ---
@@ -253,8 +265,8 @@ class TransferConfig:
     noise_ratio: float = _opt(0.6, "share of noise for --init noisy-content (Coursera: 0.6)", low=0, high=1)
     seed: int = _opt(0, "random seed: same seed and options give the same output on the same machine", low=0, high=MAX_SEED)
     optimizer: str = _opt("lbfgs", "lbfgs or adam", choices=("lbfgs", "adam"))
-    iterations: int = _opt(100, "optimiser iterations over all scales (coarse to fine: each scale gets its share "
-                                "in proportion to 1/its long side, 4:2:1 for three scales a factor 2 apart)", low=0, high=MAX_ITERATIONS)
+    iterations: int = _opt(100, "optimiser iterations (coarse to fine: shared between the scales as "
+                                "--scale-iterations says)", low=0, high=MAX_ITERATIONS)
     lr: float = _opt(4.0, "Adam learning rate, in 0-255 pixel units", above=0, high=255)
     lbfgs_history: int = _opt(30, "L-BFGS history size", low=1, high=1000)
     laplacian_levels: int = _opt(

@@ -126,17 +126,37 @@ BASE_BYTES = 2560 * 2**20  # the process with PyTorch and the network loaded (1.
 IMAGE_BYTES_PER_PIXEL = {"fp32": 6000, "bf16": 4000}
 
 
+MEMORY_LIMIT = "IMPASTO_MAX_MEMORY"  # GiB: plan for at most this much (a laptop's share, a shared server)
+
+
 def available_memory() -> int | None:
-    """Bytes the system can still give this process (Linux MemAvailable plus what it holds), or None."""
+    """Bytes the system can still give this process (Linux MemAvailable plus what it holds), at most
+    ``IMPASTO_MAX_MEMORY`` GiB where that is set; or None (unknown, no limit set)."""
+    limit = memory_limit()
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)
         free = int(info["MemAvailable"].split()[0]) * 1024
     except (OSError, KeyError, ValueError):
-        return None
+        return limit
     import resource
 
-    return free + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    free += resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return free if limit is None else min(free, limit)
+
+
+def memory_limit() -> int | None:
+    """``IMPASTO_MAX_MEMORY`` in bytes (it is given in GiB), or None where it is not set."""
+    text = os.environ.get(MEMORY_LIMIT, "").strip()
+    if not text:
+        return None
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = -1.0
+    if not (gib > 0 and gib < 2**20):
+        raise ImpastoError(f"{MEMORY_LIMIT} must be a number of GiB above 0, got '{text}'")
+    return int(gib * 2**30)
 
 
 def image_job_bytes(pixels: int, precision: str = "fp32") -> int:
@@ -148,8 +168,15 @@ def check_memory(needed: int, what: str, advice: str) -> None:
     """One line, before any work, when ``needed`` bytes exceed what this machine has free."""
     free = available_memory()
     if free is not None and needed > free:
-        raise ImpastoError(f"{what} needs about {needed / 2**30:.1f} GiB of memory and {free / 2**30:.1f} GiB "
-                           f"are free; {advice}")
+        raise ImpastoError(f"{what} needs about {needed / 2**30:.1f} GiB of memory and {free_words(free)}; {advice}")
+
+
+def free_words(free: int) -> str:
+    """``free`` bytes in words: what is free, or what ``IMPASTO_MAX_MEMORY`` allows where it is less."""
+    limit = memory_limit()
+    if limit is not None and free >= limit:
+        return f"{MEMORY_LIMIT} allows {free / 2**30:.1f} GiB"
+    return f"{free / 2**30:.1f} GiB are free"
 
 
 def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
@@ -161,24 +188,31 @@ def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
 
 
 # A tiled job (issue 26, impasto.loss.tiled) holds full-size only the optimiser's vectors and the targets,
-# and one tile's activations at a time. Full size: L-BFGS's curvature pairs, 2 × 4/3 × 12 B = 32 B/px each
-# (3 channels fp32 over the Laplacian pyramid), and about 20 more vectors of 12 B/px (the image, the
-# photo, the gradient, the pyramid's variable and its trial point, the best image, the content and style
-# images, the void and edge maps) with the content target (relu4_2: 512 channels / 64 × 4 B = 32 B/px).
-# A tile: the job's bytes per pixel without the curvature pairs, over the tile with its margins.
-PAIR_BYTES_PER_PIXEL = 32
-FULL_BYTES_PER_PIXEL = 300
-LBFGS_PAIRS = 30  # the history IMAGE_BYTES_PER_PIXEL was measured with
+# and one tile's activations at a time. Full size: L-BFGS's curvature pairs, kept in bfloat16 on a tiled
+# scale (impasto.gatys.run.TILED_PAIRS): 2 × 4/3 × 3 channels × 2 B = 16 B/px each over the Laplacian
+# pyramid; and about 20 more vectors of 12–16 B/px (the image, the photo, the gradient, the pyramid's
+# variable, its trial point and search direction, the best image, the content and style images, the
+# void and edge maps) with the content target (relu4_2: 512 channels / 64 × 4 B = 32 B/px). Measured
+# (peak resident bytes of `impasto transfer --tile 256`, 2 iterations, at 1024 and 2048 px): 316 B/px
+# with two fp32 pairs, so about 250 without (before the loop stopped copying its best image twice). A tile, with its margins: its forward and backward pass
+# through VGG-19 to relu5_1 (the same evaluation's peak at 2048 px over 256 and 768 px tiles, held one
+# at a time: 3070 B/px in fp32, 1560 in bf16; rounded up as the untiled figures are).
+# The process itself, without the untiled job's margin for glibc's heap (a tile's activations are small
+# beside an untiled job's): 1.50–1.63 GiB measured with the network loaded.
+TILED_BASE_BYTES = 1792 * 2**20
+PAIR_BYTES_PER_PIXEL = 16
+FULL_BYTES_PER_PIXEL = 280
+TILE_BYTES_PER_PIXEL = {"fp32": 3600, "bf16": 2000}
 
 
 def tile_bytes_per_pixel(precision: str = "fp32") -> int:
-    return IMAGE_BYTES_PER_PIXEL.get(precision, IMAGE_BYTES_PER_PIXEL["fp32"]) - LBFGS_PAIRS * PAIR_BYTES_PER_PIXEL
+    return TILE_BYTES_PER_PIXEL.get(precision, TILE_BYTES_PER_PIXEL["fp32"])
 
 
 def tiled_job_bytes(pixels: int, tile_pixels: int, pairs: int, precision: str = "fp32") -> int:
     """Estimated peak memory of optimising ``pixels`` over tiles of ``tile_pixels`` (with margins),
     keeping ``pairs`` L-BFGS curvature pairs."""
-    return (BASE_BYTES + (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL) * pixels
+    return (TILED_BASE_BYTES + (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL) * pixels
             + tile_bytes_per_pixel(precision) * tile_pixels)
 
 

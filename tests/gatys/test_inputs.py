@@ -6,7 +6,7 @@ from PIL import Image
 
 from impasto import ImpastoError, TransferConfig
 from impasto.gatys import inputs
-from impasto.gatys.inputs import scale_sides, split_iterations
+from impasto.gatys.inputs import scale_iterations, scale_sides
 from impasto.image import color
 from impasto.image.imageio import pil_to_tensor, resize_to_tensor
 
@@ -55,7 +55,7 @@ def test_colour_preprocessing_of_the_inputs(small_images):
 def test_coarse_to_fine_plan():
     assert scale_sides(TransferConfig(size=512, scales=3)) == [128, 256, 512]
     assert scale_sides(TransferConfig(size=512, scales=(200, 512))) == [200, 512]
-    assert split_iterations(100, [128, 256, 512]) == [57, 28, 15]   # 4:2:1
+    assert scale_iterations(TransferConfig(size=512, scales=3)) == [57, 28, 15]   # 4:2:1
     assert scale_sides(TransferConfig(size=512, scales=0, scale_step=2 ** 0.5)) == [128, 181, 256, 362, 512]
     assert scale_sides(TransferConfig(size=1024, scales=3, scale_step=2 ** 0.5)) == [512, 724, 1024]
     assert scale_sides(TransferConfig(size=512)) == [512]  # the default: one scale
@@ -64,3 +64,23 @@ def test_coarse_to_fine_plan():
     assert scale_sides(TransferConfig(size=1024, scales=1)) == [1024]
     with pytest.raises(ImpastoError):
         scale_sides(TransferConfig(size=512, scales=(300, 200, 512)))
+
+
+def test_print_recipe_above_2048_px():
+    """Not given, --scales is one scale up to 2048 px and the print recipe above: the screen-size job
+    first (all of --iterations), then halvings refined with 6 iterations at the full size, twice as
+    many at each coarser scale."""
+    assert scale_sides(TransferConfig(size=2048)) == [2048]
+    assert scale_sides(TransferConfig(size=4096)) == [512, 1024, 2048, 4096]
+    assert scale_iterations(TransferConfig(size=4096)) == [100, 24, 12, 6]
+    assert scale_sides(TransferConfig(size=3000)) == [750, 1500, 3000]
+    assert scale_iterations(TransferConfig(size=3000, iterations=60)) == [60, 12, 6]
+    assert scale_sides(TransferConfig(size=4096, scales=1)) == [4096]          # asked for: one scale
+    assert scale_iterations(TransferConfig(size=4096, scales=1)) == [100]
+
+
+def test_scale_iterations_given():
+    config = TransferConfig(size=512, scales=(256, 512), scale_iterations=(30, 4))
+    assert scale_iterations(config) == [30, 4]
+    with pytest.raises(ImpastoError, match="2 counts for 3 scales"):
+        scale_iterations(config.replace(scales=3))

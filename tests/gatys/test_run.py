@@ -310,3 +310,17 @@ def test_a_run_stopped_in_its_last_scale_goes_on_from_the_kept_scale(small_image
     assert np.array_equal(np.asarray(resumed), np.asarray(straight))
     np.save(folder / "scale_1.npy", np.zeros((1, 3, 5, 5), dtype=np.float32))  # damaged: made again
     assert KeptScales(folder).last(1, lambda k: (32, 24)) is None
+
+
+def test_the_time_left_counts_a_tiled_evaluation_by_its_tiles_margins_and_recomputed_tiles():
+    """Two tiles side by side (a 64x32 picture, 32 px tiles): each reads its 32 px plus the margin m on
+    the side it shares, so together 2·32·(32 + m) px; with one held, the first is computed again."""
+    from impasto.gatys.run import RECOMPUTE, TILE_OVERHEAD, tiled_cost
+    from impasto.loss import tiled
+
+    layers = ("relu1_1", "relu2_1")
+    m = tiled.margin(layers)
+    assert len(tiled.windows(32, 64, 32, layers)) == 2
+    area = 32 * (32 + m)
+    assert tiled_cost((64, 32), 32, 2, layers) == pytest.approx(TILE_OVERHEAD * 2 * area / (64 * 32))
+    assert tiled_cost((64, 32), 32, 1, layers) == pytest.approx(TILE_OVERHEAD * (2 + RECOMPUTE) * area / (64 * 32))

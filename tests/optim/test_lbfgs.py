@@ -101,3 +101,36 @@ def test_stops_at_a_minimum():
     evaluate, _ = quadratic(torch.eye(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
     x, f = minimise(LBFGS(history=5, first_move=1.0), evaluate, torch.tensor([1.0, -1.0], dtype=torch.float64), 100)
     assert f < 1e-20
+
+
+def test_pairs_kept_in_bfloat16_give_the_recursion_of_the_rounded_pairs():
+    """``storage``: the pairs are kept rounded to bfloat16 (half the memory at print sizes, issue 26), and
+    the direction is the two-loop recursion (Nocedal & Wright, Algorithm 7.4) of those rounded pairs,
+    computed here by hand as ``−H g`` with H from the BFGS update of γI (eq. 7.19–7.20)."""
+    gen = torch.Generator().manual_seed(3)
+    opt = LBFGS(history=3, first_move=1.0, storage=torch.bfloat16)
+    for _ in range(3):
+        s = torch.randn(6, generator=gen)
+        opt._remember(s, s * torch.linspace(1, 4, 6) + 0.01 * torch.randn(6, generator=gen))
+    assert len(opt.pairs) == 3 and all(s.dtype == y.dtype == torch.bfloat16 for s, y, _ in opt.pairs)
+    pairs = [(s.double(), y.double()) for s, y, _ in opt.pairs]
+    s, y = pairs[-1]
+    h = (s @ y) / (y @ y) * torch.eye(6, dtype=torch.float64)
+    for s, y in pairs:  # H <- (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+        rho = 1 / (s @ y)
+        v = torch.eye(6, dtype=torch.float64) - rho * torch.outer(y, s)
+        h = v.T @ h @ v + rho * torch.outer(s, s)
+    g = torch.randn(6, generator=gen)
+    assert torch.allclose(opt.direction(g).double(), -h @ g.double(), rtol=1e-5, atol=1e-6)
+
+
+def test_bfloat16_pairs_converge_as_fast_as_float32_ones_on_an_ill_conditioned_quadratic():
+    a, b = spd(40, 1e3).float(), torch.linspace(-1, 1, 40)
+    evaluate, _ = quadratic(a, b)
+    best = evaluate(torch.linalg.solve(a.double(), b.double()).float())[0]
+    counts = {}
+    for storage in (None, torch.bfloat16):
+        _, f = minimise(LBFGS(history=10, first_move=1.0, storage=storage), evaluate, torch.zeros(40), 300, 1e-4)
+        counts[storage] = minimise.iterations
+        assert f - best <= 1e-4 * abs(best)
+    assert counts[torch.bfloat16] <= 1.5 * counts[None]

@@ -41,8 +41,8 @@ from ..image import color, imageio, ink, masks
 from ..loss import tiled
 from ..loss.terms import layer_weights
 from ..net.vgg import check_layers, deepest, min_side
-from ..runtime import (BASE_BYTES, FULL_BYTES_PER_PIXEL, PAIR_BYTES_PER_PIXEL, available_memory, check_image_memory,
-                       image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
+from ..runtime import (TILED_BASE_BYTES, FULL_BYTES_PER_PIXEL, PAIR_BYTES_PER_PIXEL, available_memory, check_image_memory,
+                       free_words, image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
 
 WHOLE = "all"  # a --style-masks entry meaning "the whole style image"
 
@@ -139,7 +139,7 @@ def validate(config: TransferConfig, styles: Sequence) -> None:
         raise ImpastoError(f"--style-blend has {len(config.style_blend)} weights for {n_styles} style images")
     if config.style_blend is not None and (min(config.style_blend) < 0 or sum(config.style_blend) <= 0):
         raise ImpastoError("--style-blend weights must be non-negative and not all zero")
-    scale_sides(config)
+    scale_iterations(config)
     layers = network_layers(config, per_style_layers(config, styles))
     if config.tile and config.tile < tiled.alignment(layers):
         raise ImpastoError(f"--tile {config.tile}: a tile must be at least {tiled.alignment(layers)} px, the cell "
@@ -189,21 +189,31 @@ def _style_index(key, styles: Sequence) -> int:
 
 
 AUTO_COARSEST = 128  # long side of the coarsest scale when --scales is 0 (auto)
+# The print recipe (issue 26, docs/print.md): the default above PRINT_SIDE. Its first scale, between
+# PRINT_START and twice that, is the screen-size job (--iterations there decides the look); each finer
+# scale, twice the last, refines it with few iterations: PRINT_FINEST at the full size, twice as many at
+# each coarser one (each of which costs a quarter of the time per iteration).
+PRINT_SIDE = 2048
+PRINT_START = 512
+PRINT_FINEST = 6
 
 
 def scale_sides(config: TransferConfig) -> list[int]:
     """Long side of each scale, coarse to fine, the last one being ``config.size``.
 
-    0 (auto): divide the size by ``scale_step`` while the coarsest stays at least 128 px (512 px in
-    steps of 2: 128, 256, 512), as Gatys et al.'s high-resolution recipe and later tools go coarse to
-    fine; N: N scales ``scale_step`` apart. Every scale minimises the full size's objective
-    (:func:`content_weight_scale`). The default is 1 (one scale): benchmarks/schedule.py measured it
-    reaching a lower objective in the same wall time at 512 and 1024 px, from the photo and from
-    white noise (README, Speed).
+    Not given (None): one scale up to :data:`PRINT_SIDE`, the print recipe's halvings above it
+    (4096 -> 512, 1024, 2048, 4096). 0 (auto): divide the size by ``scale_step`` while the coarsest
+    stays at least 128 px (512 px in steps of 2: 128, 256, 512), as Gatys et al.'s high-resolution
+    recipe and later tools go coarse to fine; N: N scales ``scale_step`` apart. Every scale minimises
+    the full size's objective (:func:`content_weight_scale`). One scale is the default up to 2048 px:
+    benchmarks/schedule.py measured it reaching a lower objective in the same wall time at 512 and
+    1024 px, from the photo and from white noise (README, Speed), and benchmarks/print.py at 2048 px.
     """
     step = config.scale_step
     if not (math.isfinite(step) and step > 1):
         raise ImpastoError(f"--scale-step must be a number above 1, got {step}")
+    if config.scales is None:
+        return print_sides(config.size) if config.size > PRINT_SIDE else [config.size]
     if isinstance(config.scales, int):
         if config.scales < 0:
             raise ImpastoError(f"--scales must be 0 (auto) or more, got {config.scales}")
@@ -217,16 +227,32 @@ def scale_sides(config: TransferConfig) -> list[int]:
     return sides
 
 
-def split_iterations(total: int, sides: Sequence[int]) -> list[int]:
-    """Iterations per scale, in proportion to 1 / long side (4:2:1 for three scales a factor 2 apart).
+def print_sides(size: int) -> list[int]:
+    """The print recipe's scales: ``size`` halved while the half stays at least :data:`PRINT_START`."""
+    sides = [size]
+    while sides[0] // 2 >= PRINT_START:
+        sides.insert(0, round(sides[0] / 2))
+    return sides
 
-    An iteration costs in proportion to the pixels, so each finer scale spends more time on fewer
-    iterations: the coarse scales do the travelling and the full size refines; the rounding
-    remainder goes to the finest.
-    """
+
+def scale_iterations(config: TransferConfig) -> list[int]:
+    """Iterations of each scale (:func:`scale_sides`), coarse to fine: ``--scale-iterations``; the print
+    recipe's (``--iterations`` at the first scale, :data:`PRINT_FINEST` at the full size and twice as
+    many at each coarser one); or ``--iterations`` in proportion to 1 / long side (4:2:1 for three
+    scales a factor 2 apart: an iteration costs in proportion to the pixels, so the coarse scales do
+    the travelling and the full size refines; the rounding remainder goes to the finest)."""
+    sides = scale_sides(config)
+    if config.scale_iterations is not None:
+        if len(config.scale_iterations) != len(sides):
+            raise ImpastoError(f"--scale-iterations has {len(config.scale_iterations)} counts for {len(sides)} "
+                               f"scales ({', '.join(map(str, sides))} px)")
+        return list(config.scale_iterations)
+    if config.scales is None and len(sides) > 1:
+        finer = [PRINT_FINEST * 2 ** k for k in reversed(range(len(sides) - 1))]
+        return [config.iterations, *finer]
     weights = [sides[-1] / side for side in sides]
-    share = [int(total * w / sum(weights)) for w in weights]
-    share[-1] += total - sum(share)
+    share = [int(config.iterations * w / sum(weights)) for w in weights]
+    share[-1] += config.iterations - sum(share)
     return share
 
 
@@ -252,7 +278,7 @@ def curvature_pairs(config: TransferConfig) -> int:
     scale's iterations), or Adam's two moments."""
     if config.optimizer != "lbfgs":
         return 1
-    return max(1, min(config.lbfgs_history, split_iterations(config.iterations, scale_sides(config))[-1]))
+    return max(1, min(config.lbfgs_history, scale_iterations(config)[-1]))
 
 
 def tile_for(config: TransferConfig, plan: PreparedInputs, size: tuple[int, int]) -> tuple[int | None, int]:
@@ -325,14 +351,14 @@ def check_memory_and_tiles(config: TransferConfig, size: tuple[int, int], layers
         return None
 
     def largest(pairs: int) -> int:
-        room = free - BASE_BYTES - tile_bytes_per_pixel(precision) * tile_pixels
+        room = free - TILED_BASE_BYTES - tile_bytes_per_pixel(precision) * tile_pixels
         per_pixel = FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL
         return max(16, int(max(w, h) * math.sqrt(max(0, room) / per_pixel / (w * h))))
 
     shorter = (f", or about {largest(SHORT_HISTORY)} with --lbfgs-history {SHORT_HISTORY}"
                if config.optimizer == "lbfgs" and pairs > SHORT_HISTORY else "")
     raise ImpastoError(f"{what} ({w}x{h} px) needs about {needed / 2**30:.1f} GiB of memory even over "
-                       f"{side or MIN_TILE} px tiles and {free / 2**30:.1f} GiB are free; the largest --size that "
+                       f"{side or MIN_TILE} px tiles and {free_words(free)}; the largest --size that "
                        f"fits is about {largest(pairs)}{shorter}")
 
 

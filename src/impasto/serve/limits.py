@@ -14,7 +14,8 @@ class Limits:
     max_upload_bytes: int = 25_000_000   # one uploaded file
     max_pixels: int = 40_000_000         # one uploaded image, width x height
     max_queue: int = 20                  # jobs waiting (the running one not counted); 429 past it
-    max_size: int = 1024                 # a job's output long side (--size)
+    max_size: int = 8192                 # a job's output long side (--size): print sizes too (docs/print.md)
+    fast_size: int = 1024                # a fast job without --size: the photo's long side, at most this
     max_iterations: int = 5000           # an optimisation's --iterations
     max_styles: int = 4                  # paintings of one job
     max_json_bytes: int = 65_536         # a job's JSON body

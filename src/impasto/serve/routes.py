@@ -96,7 +96,7 @@ def check_job(body, store: Store, limits: Limits, models: dict[str, str]) -> tup
     given = {k: v for k, v in options.items() if v is not None and k in OPTIONS[kind]}
     sized = "size" in given
     if kind in ("fast", "video-fast") and not sized:  # a network keeps the input's size: capped here
-        given["size"] = min(max(content["width"], content["height"]), limits.max_size)
+        given["size"] = min(max(content["width"], content["height"]), limits.fast_size, limits.max_size)
     try:
         config, video = build_config(method, given, mode) if method == "video" else (build_config(method, given), None)
         if kind == "video-fast" and sized:  # a video's --size has the range of impasto video's (TransferConfig)

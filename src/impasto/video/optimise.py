@@ -86,7 +86,7 @@ def optimise_video(clip: Clip, styles, config: TransferConfig | None = None, vid
     styles = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     check_options(config)
     check_options(video)
-    if config.masks is not None or config.scales != 1:
+    if config.masks is not None or config.scales not in (None, 1):
         raise ImpastoError("video: --masks and coarse-to-fine --scales are not supported; each frame is one scale")
     frames = sized_frames(clip, config.size)
     inputs = prepare(config, Image.fromarray(frames[0]), styles, "a frame", content_name=str(clip.source))
