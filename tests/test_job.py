@@ -228,3 +228,18 @@ def test_the_time_left_weighs_each_unit_by_its_cost(monkeypatch):
     reporter({"total": 1.0}, "scale 1/2")
     reporter({"total": 1.0}, "scale 1/2")
     assert events[0].eta == pytest.approx(5 * 9) and events[1].eta == pytest.approx(5 * 8)
+
+
+def test_the_time_left_counts_an_iteration_part_way_through_its_tiles(monkeypatch):
+    """A tiled evaluation's tile events count no unit but say how far the evaluation is: after 1 unit
+    (cost 1) in 10 s and half of the next (cost 2) by 20 s, 2 units of cost are done in 20 s and 3 are
+    left: 30 s (not 80 s, as if the clock ran on with nothing done). Never more than 0.9 of a unit."""
+    times = iter([0.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0])
+    monkeypatch.setattr(job, "time", SimpleNamespace(perf_counter=times.__next__))
+    events = []
+    reporter = Reporter("transfer", 3, events.append, cost=[1, 2, 2])
+    reporter({"total": 1.0}, "scale 1/2")
+    reporter({"total": 1.0}, "scale 2/2, tile 3/4, backward", units=0, partial=0.5)
+    assert events[0].eta == pytest.approx(40) and events[1].eta == pytest.approx(30) and events[1].done == 1
+    reporter({"total": 1.0}, "scale 2/2, tile 4/4, backward", units=0, partial=1.0)
+    assert events[2].eta == pytest.approx(20 / 2.8 * 2.2)

@@ -121,6 +121,9 @@ def ctrl_c_sets(cancel: Cancel):
         signal.signal(signal.SIGINT, previous)
 
 
+PARTIAL_AT_MOST = 0.9  # an iteration may take more than one evaluation: never count one as done by its tiles
+
+
 class Reporter:
     """Counts a job's units and hands each one to ``callback`` as a :class:`Progress`; holds the job's
     :class:`Cancel` token.
@@ -138,6 +141,7 @@ class Reporter:
         self.done = self.first = done
         self.start = time.perf_counter()
         self.cost = None if cost is None else [0.0, *itertools.accumulate(cost)]  # cost of the first n units
+        self.partial = 0.0  # share of the next unit done (an iteration part-way through its tiles)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -148,15 +152,18 @@ class Reporter:
         return self.cost[max(0, min(units, len(self.cost) - 1))]
 
     def eta(self) -> float | None:
-        ran = self._cost(self.done) - self._cost(self.first)
+        part = self.partial * (self._cost(self.done + 1) - self._cost(self.done))
+        ran = self._cost(self.done) - self._cost(self.first) + part
         if ran <= 0:
             return None
-        return max(0.0, self.elapsed() / ran * (self._cost(self.total) - self._cost(self.done)))
+        return max(0.0, self.elapsed() / ran * (self._cost(self.total) - self._cost(self.done) - part))
 
     def __call__(self, losses: dict[str, float], stage: str = "", image: torch.Tensor | None = None,
-                 units: int = 1, **fields) -> None:
-        """``units`` more done; ``fields``: the typed extras of :class:`Progress` (``frame``, ``extra`` …)."""
+                 units: int = 1, partial: float = 0.0, **fields) -> None:
+        """``units`` more done, and ``partial`` (below 1) of the next one; ``fields``: the typed extras of
+        :class:`Progress` (``frame``, ``extra`` …)."""
         self.done += units
+        self.partial = min(max(partial, 0.0), PARTIAL_AT_MOST)
         if self.callback is not None:
             self.callback(Progress(self.job, self.done, self.total, stage, dict(losses), self.elapsed(),
                                    self.eta(), self.unit, image, **fields))

@@ -155,9 +155,10 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
         else:
             image = upsample(image, size)
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
-        if tile is not None:  # an evaluation takes a while: say which tile it is at (no unit counted)
-            objective.on_tile = lambda where, stage=stage: reporter(
-                last, ", ".join(filter(None, [stage, where])), units=0)
+        if tile is not None:  # an evaluation takes a while: say which tile it is at (no unit counted, its
+            # share of the evaluation counted as part of the iteration for the time left)
+            objective.on_tile = lambda where, share, stage=stage: reporter(
+                last, ", ".join(filter(None, [stage, where])), units=0, partial=share)
 
         def report(losses, current, stage=stage):
             want = image_every > 0 and (reporter.done + 1) % image_every == 0

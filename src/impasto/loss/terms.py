@@ -248,7 +248,7 @@ class Objective:
         self.layers = tuple(dict.fromkeys(l for t in self.terms for l in t.layers))
         check_layers(self.layers)
         self.tile, self.keep = tile, keep  # keep: tiles whose activations are held from the first pass
-        self.on_tile: Callable[[str], None] | None = None  # told each tile as it starts (progress)
+        self.on_tile: Callable[[str, float], None] | None = None  # told each tile as it starts (progress)
         if tile is not None:
             untileable = [t.name for t in self.terms if (t.layers or t.view) and t.sums is None]
             if untileable:

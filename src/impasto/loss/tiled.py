@@ -178,15 +178,17 @@ def statistics(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequen
 
 def evaluate(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequence[str],
              sums: Sequence[SumsFn], values: Sequence[ValueFn], weights: Sequence[float],
-             keep: int = 1, on_tile: Callable[[str], None] | None = None) -> tuple[list[float], torch.Tensor]:
+             keep: int = 1, on_tile: Callable[[str, float], None] | None = None) -> tuple[list[float], torch.Tensor]:
     """The terms' values and the gradient of ``Σ_t weight_t · value_t`` with respect to ``image``
     (``(1, 3, H, W)``, no autograd history needed), over ``tiles``. The last ``keep`` tiles' graphs
     are kept from the first pass (their activations held at once, then freed before the others are
     computed again) instead of being computed again. ``on_tile`` is told each tile as it starts
-    ("tile 3/12", "tile 3/12, backward"), for a progress display."""
+    ("tile 3/12", "tile 3/12, backward") with the share of the evaluation's tile passes done before it
+    (each tile passes twice: 2/24 at "tile 3/12"), for a progress display."""
     kept: list[tuple[Window, torch.Tensor, list[Sums]]] = []
     total: list[Sums] = [{} for _ in sums]
-    tell = on_tile or (lambda where: None)
+    passes = iter(range(2 * len(tiles)))
+    tell = (lambda where: on_tile(where, next(passes) / (2 * len(tiles)))) if on_tile else (lambda where: None)
     for n, window in enumerate(tiles):
         tell(f"tile {n + 1}/{len(tiles)}")
         if n >= len(tiles) - keep:
