@@ -7,15 +7,15 @@ every tile but the last in the second pass (keep 1, the least memory) and keepin
 activations as fit in free memory (what `impasto transfer` does). Medians of --repeat evaluations after
 one warm-up, the untiled evaluation timed between them to share the machine's drift. Not a test.
 
-print: `impasto transfer` as a user runs it (stopped with Ctrl-C after --limit seconds where given, as
-a user stops a run that takes too long: one scale at the print size for the recipe's time), a whole process at a print size (--print-size, 4096 px: a
+print: `impasto transfer` as a user runs it, a whole process at a print size (--print-size, 4096 px: a
 held-out photo, Plasma's EveningGlow at 2560x1600 cut to 4:3, with The Starry Night), under
 IMPASTO_MAX_MEMORY=--memory GiB (a laptop's share), with --avx2 on the AVX2 kernels a CPU without
 native bf16 runs: wall time, peak resident memory, the final losses, and the time left the progress
 showed at the start of each scale against the time it really took; and the look: the picture scaled to
 512 px, scored by the paper's objective against the photo and the painting at 512 px (where The Starry
 Night, 1024 px wide, is not enlarged: at 4096 px the full-size objective's style targets come from the
-painting enlarged 4 times).
+painting enlarged 4 times). With --limit S it is stopped with Ctrl-C after S seconds, as a user stops a
+run that takes too long (one scale at the print size for the recipe's time: --extra "--scales 1").
 
 pairs: what keeping L-BFGS's curvature pairs in bfloat16 (as `impasto transfer` does on a scale it
 evaluates over tiles, to halve the history's memory) costs in objective, against float32 pairs, at sizes
@@ -174,15 +174,16 @@ def recipe(args) -> None:
         iterations = [args.iterations, *(PRINT_FINEST * 2 ** k for k in reversed(range(len(sides) - 1)))]
         coarse = TransferConfig(size=args.recipe_size, scales=tuple(sides), scale_iterations=tuple(iterations))
         time_r, total_r, _ = timed(photo, coarse, math.inf)
-        print(f"{HELD_OUT.parent.parent.parent.name} x starry_night at {args.recipe_size} px, {resolve_precision('auto', torch.device('cpu'))}",
-              flush=True)
+        precision = resolve_precision("auto", torch.device("cpu"))
+        print(f"{HELD_OUT.parent.parent.parent.name} x starry_night at {args.recipe_size} px, {precision}", flush=True)
         print(f"  print recipe {','.join(map(str, sides))} px, {','.join(map(str, iterations))} its: "
               f"{time_r:.0f} s, objective {total_r:.4e}", flush=True)
         one = TransferConfig(size=args.recipe_size, scales=1, iterations=1000)  # stopped by time
         _, _, trace = timed(photo, one, 2 * time_r)
         at_same = min((total for t, total in trace if t <= time_r), default=math.inf)
         reached = next((t for t, total in trace if total <= total_r), None)
-        print(f"  one scale: objective {at_same:.4e} after {time_r:.0f} s (recipe / one scale {total_r / at_same:.3f}); "
+        print(f"  one scale: objective {at_same:.4e} after {time_r:.0f} s "
+              f"(recipe / one scale {total_r / at_same:.3f}); "
               + (f"the recipe's objective reached after {reached:.0f} s ({reached / time_r:.2f}x its time)"
                  if reached is not None else f"the recipe's objective not reached in {2 * time_r:.0f} s"
                  f" (at {trace[-1][0]:.0f} s: {trace[-1][1]:.4e})"), flush=True)
@@ -237,7 +238,8 @@ def print_run(args) -> None:
         look = Evaluator(*(screen(p, folder=Path(tmp)) for p in (photo, EXAMPLES / "starry_night.jpg")))(
             Image.open(out).convert("RGB").resize(fit_long_side(size, SCREEN), Image.Resampling.LANCZOS))
     progress = [e for e in events if e.get("event") == "progress"]
-    print(f"{size[0]}x{size[1]} px in {wall:.0f} s ({wall / 60:.1f} min), peak resident {usage.ru_maxrss / 2**20:.2f} GiB")
+    print(f"{size[0]}x{size[1]} px in {wall:.0f} s ({wall / 60:.1f} min), "
+          f"peak resident {usage.ru_maxrss / 2**20:.2f} GiB")
     print("each scale: its end (s), iterations, evaluations over tiles (0: untiled), resident memory at most "
           "(at its progress events); the time left shown at its first iteration and at its last against the "
           "time the rest really took")
@@ -255,10 +257,11 @@ def print_run(args) -> None:
                  for e in (steps[0], steps[-1]) if e["eta"] is not None and wall > e["elapsed"]]
         print(f"  {stage or 'one scale':<12} {end:6.0f} s {len(steps):4d} its {evaluations:3d} evaluations "
               f"{max(e['rss'] for e in mine) / 2**30:5.2f} GiB; " + "; ".join(shown), flush=True)
-    late = [e for e in progress if e["eta"] is not None and e["elapsed"] > 0.1 * wall]
-    worst = max(late, key=lambda e: abs(e["eta"] / (wall - e["elapsed"]) - 1), default=None)
+    middle = [e for e in progress if e["eta"] is not None and 0.1 * wall < e["elapsed"] < 0.9 * wall]
+    worst = max(middle, key=lambda e: abs(e["eta"] / (wall - e["elapsed"]) - 1), default=None)
     if worst is not None:
-        print(f"  the time left furthest off after the first tenth of the run: at {worst['elapsed']:.0f} s "
+        print(f"  the time left furthest off between the first and the last tenth of the run: "
+              f"at {worst['elapsed']:.0f} s "
               f"({worst['stage']}), {worst['eta']:.0f} s shown against {wall - worst['elapsed']:.0f} s", flush=True)
     print("final losses: " + ", ".join(f"{k} {v:.4g}" for k, v in progress[-1]["losses"].items()))
     print(f"the look: the picture scaled to {SCREEN} px, scored against the photo and painting at {SCREEN} px "

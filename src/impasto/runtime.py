@@ -194,9 +194,10 @@ def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
 # variable, its trial point and search direction, the best image, the content and style images, the
 # void and edge maps) with the content target (relu4_2: 512 channels / 64 × 4 B = 32 B/px). Measured
 # (peak resident bytes of `impasto transfer --tile 256`, 2 iterations, at 1024 and 2048 px): 316 B/px
-# with two fp32 pairs, so about 250 without (before the loop stopped copying its best image twice). A tile, with its margins: its forward and backward pass
-# through VGG-19 to relu5_1 (the same evaluation's peak at 2048 px over 256 and 768 px tiles, held one
-# at a time: 3070 B/px in fp32, 1560 in bf16; rounded up as the untiled figures are).
+# with two fp32 pairs, so about 250 without (before the loop stopped copying its best image twice).
+# A tile, with its margins: its forward and backward pass through VGG-19 to relu5_1 (the same
+# evaluation's peak at 2048 px over 256 and 768 px tiles, held one at a time: 3070 B/px in fp32, 1560
+# in bf16; rounded up as the untiled figures are).
 # The process itself, without the untiled job's margin for glibc's heap (a tile's activations are small
 # beside an untiled job's): 1.50–1.63 GiB measured with the network loaded.
 TILED_BASE_BYTES = 1792 * 2**20

@@ -324,3 +324,17 @@ def test_the_time_left_counts_a_tiled_evaluation_by_its_tiles_margins_and_recomp
     area = 32 * (32 + m)
     assert tiled_cost((64, 32), 32, 2, layers) == pytest.approx(TILE_OVERHEAD * 2 * area / (64 * 32))
     assert tiled_cost((64, 32), 32, 1, layers) == pytest.approx(TILE_OVERHEAD * (2 + RECOMPUTE) * area / (64 * 32))
+
+
+def test_the_time_left_weighs_each_scales_first_iteration_by_its_targets_and_start(small_images):
+    """Each iteration counts by its scale's pixels; a scale's first one also computes the targets and
+    evaluates the start image (1 + FIRST_EXTRA times as much)."""
+    from impasto.gatys.inputs import prepare
+    from impasto.gatys.run import FIRST_EXTRA, iteration_costs
+    from impasto.image.imageio import fit_long_side
+
+    config = TransferConfig(**{**FAST, "scales": (32, 64), "scale_iterations": (3, 2), "tile": 0})
+    inputs = prepare(config, small_images["tubingen"], [small_images["starry_night"]])
+    small, large = (w * h for w, h in (fit_long_side(inputs.content.size, side) for side in (32, 64)))
+    first = 1 + FIRST_EXTRA
+    assert iteration_costs(config, inputs) == pytest.approx([first * small, small, small, first * large, large])

@@ -38,6 +38,10 @@ from .objective import build_objective, holds_of, voids
 # area; TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
 RECOMPUTE = 0.7
 TILE_OVERHEAD = 1.15
+# A scale's first iteration also computes its targets (a forward pass, about 0.35 of an evaluation) and
+# evaluates its start image before L-BFGS's first step: 4096 px print, fp32 on AVX2 kernels, its last
+# scale's first iteration took 283 s and each later one about 120 s
+FIRST_EXTRA = 1.35
 # A scale evaluated over tiles is bound by memory, most of it the optimiser's full-size vectors: L-BFGS
 # keeps its curvature pairs in bfloat16 there (half their bytes; benchmarks/print.py, part pairs)
 TILED_PAIRS = torch.bfloat16
@@ -68,14 +72,16 @@ def transfer(content, styles, config: TransferConfig | None = None, callback: Ca
 
 def iteration_costs(config: TransferConfig, inputs: PreparedInputs) -> list[float]:
     """Each iteration's relative cost, for the time left: its scale's pixels, times
-    :func:`tiled_cost` where that scale is evaluated over tiles."""
+    :func:`tiled_cost` where that scale is evaluated over tiles, and 1 + FIRST_EXTRA times that for
+    the scale's first iteration."""
     sides = scale_sides(config)
     layers = network_layers(config, inputs.layers)
     costs: list[float] = []
     for side, n in zip(sides, scale_iterations(config)):
         w, h = imageio.fit_long_side(inputs.content.size, side)
         tile, keep = tile_for(config, inputs, (w, h))
-        costs += [w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))] * n
+        each = w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))
+        costs += [each * (1 + FIRST_EXTRA)] + [each] * (n - 1) if n else []
     return costs
 
 
