@@ -8,7 +8,7 @@ activations as fit in free memory (what `impasto transfer` does). Medians of --r
 one warm-up, the untiled evaluation timed between them to share the machine's drift. Not a test.
 
 print: `impasto transfer` as a user runs it, a whole process at a print size (--print-size, 4096 px: a
-held-out photo, Plasma's EveningGlow at 2560x1600 cut to 4:3, with The Starry Night), under
+held-out photo, Plasma's EveningGlow at 2560x1600 cut to 4:3 or --aspect, with The Starry Night), under
 IMPASTO_MAX_MEMORY=--memory GiB (a laptop's share), with --avx2 on the AVX2 kernels a CPU without
 native bf16 runs: wall time, peak resident memory, the final losses, and the time left the progress
 showed at the start of each scale against the time it really took; and the look: the picture scaled to
@@ -20,8 +20,9 @@ run that takes too long (one scale at the print size for the recipe's time: --ex
 pairs: what keeping L-BFGS's curvature pairs in bfloat16 (as `impasto transfer` does on a scale it
 evaluates over tiles, to halve the history's memory) costs in objective, against float32 pairs, at sizes
 where the whole picture fits: --iterations at --pairs-size / 2 from the start image, and the print
-recipe's refinement (that result upsampled, --refine iterations at --pairs-size). Tubingen × The Starry
-Night, the default transfer's objective; the ratio is bf16's final objective over fp32's.
+recipe's refinement (that result upsampled, --refine iterations at --pairs-size), over the Laplacian pyramid
+and over the pixels (what a refining scale uses). Tubingen × The Starry Night, the default transfer's
+objective.
 
 recipe: the print recipe against one scale at --recipe-size (2048 px, where both fit in memory), the
 held-out photo below with The Starry Night, the default precision: the recipe's scales and iterations
@@ -32,7 +33,7 @@ final objective, one scale's objective at the same time, and when (if) one scale
 
 Usage: python -m benchmarks.print [--parts overhead,pairs,recipe,print] [--size 1536] [--tiles 384,512,768,1024]
        [--precision fp32] [--repeat 3] [--pairs-size 1024] [--iterations 100] [--refine 12]
-       [--recipe-size 2048] [--print-size 4096] [--memory 8] [--avx2] [--extra "--scales 1"] [--limit S]
+       [--recipe-size 2048] [--print-size 4096] [--aspect 4:3] [--memory 8] [--avx2] [--extra "--scales 1"] [--limit S]
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ from PIL import Image
 from benchmarks.common import EXAMPLES, Evaluator, prepare
 
 from impasto import Cancel, Interrupted, TransferConfig, transfer
-from impasto.gatys.inputs import PRINT_FINEST, prepare as prepare_inputs, print_sides, scale_sides, tiles_held
+from impasto.gatys.inputs import (PRINT_FINEST, full_size_bytes, prepare as prepare_inputs, print_sides, scale_sides,
+                                  tiles_held)
 from impasto.gatys.objective import build_objective
 from impasto.gatys.run import initial_image, start, upsample
 from impasto.image import imageio
@@ -98,7 +100,8 @@ def overhead(args) -> None:
     print(f"{'tile':>6} {'tiles':>6} {'held':>5} {'tiled s':>9} {'whole s':>9} {'ratio':>7}")
     for side in [int(t) for t in args.tiles.split(",")]:
         count = len(tiled.windows(h, w, side, layers))
-        for keep in sorted({1, tiles_held(config.replace(tile=side), (w, h), side, layers)}):
+        held = tiles_held(config.replace(tile=side), (w, h), side, layers, full_size_bytes(config, False))
+        for keep in sorted({1, held}):
             objective = build_objective(vgg, config, content, inputs, args.size, tile=side, keep=keep)
             t_tiled = seconds(objective, image, args.repeat)
             t_whole = seconds(whole, image, args.repeat)
@@ -121,22 +124,23 @@ def pairs(args) -> None:
         starts[dtype] = image
         print(f"  {coarse} px, {args.iterations} its from the start image, {str(dtype)[6:]:>8} pairs: {loss:.4e}",
               flush=True)
-    for dtype in (torch.float32, torch.bfloat16):
-        _, loss = optimise(vgg, config, inputs, args.pairs_size, starts[torch.float32], args.refine, dtype)
-        print(f"  {args.pairs_size} px, {args.refine} its from the {coarse} px result, {str(dtype)[6:]:>8} pairs: "
-              f"{loss:.4e}", flush=True)
+    for dtype, levels in ((torch.float32, 0), (torch.bfloat16, 0), (torch.bfloat16, 1)):
+        _, loss = optimise(vgg, config, inputs, args.pairs_size, starts[torch.float32], args.refine, dtype, levels)
+        print(f"  {args.pairs_size} px, {args.refine} its from the {coarse} px result, {str(dtype)[6:]:>8} pairs, "
+              f"{'pixels' if levels == 1 else 'pyramid'}: {loss:.4e}", flush=True)
 
 
-def optimise(vgg, config, inputs, side, image, iterations, dtype):
+def optimise(vgg, config, inputs, side, image, iterations, dtype, levels=0):
     """``iterations`` of the transfer's L-BFGS at ``side`` from ``image`` upsampled (None: the start image),
-    with its pairs in ``dtype``: the result and its objective."""
+    with its pairs in ``dtype``, over a Laplacian pyramid (``levels`` 0: auto) or the pixels (1): the
+    result and its objective."""
     size = imageio.fit_long_side(inputs.content.size, side)
     content = imageio.resize_to_tensor(inputs.content, size=size)
     objective = build_objective(vgg, config, content, inputs, side)
     if image is None:
         generator = torch.Generator().manual_seed(config.seed)
         image = start(config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
-    loop = Loop(objective, upsample(image, size), loop_settings(config, pairs_dtype=dtype))
+    loop = Loop(objective, upsample(image, size), loop_settings(config, pairs_dtype=dtype, laplacian_levels=levels))
     for _ in range(iterations):
         loop.step()
     return loop.finish(), loop.best_loss
@@ -146,14 +150,15 @@ HELD_OUT = Path("/usr/share/wallpapers/EveningGlow/contents/images/2560x1600.jpg
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
-def four_by_three(photo: Path, folder: Path) -> Path:
-    """The photo's centre cut to 4:3, as a PNG."""
+def cut(photo: Path, folder: Path, aspect: str = "4:3") -> Path:
+    """The photo's centre cut to ``aspect`` ("W:H"), as a PNG."""
+    aw, ah = map(int, aspect.split(":"))
     image = Image.open(photo).convert("RGB")
     w, h = image.size
-    cw = min(w, h * 4 // 3) // 4 * 4
-    ch = cw * 3 // 4
+    cw = min(w, h * aw // ah) // aw * aw
+    ch = cw * ah // aw
     left, top = (w - cw) // 2, (h - ch) // 2
-    path = folder / f"{photo.stem}_4x3.png"
+    path = folder / f"{photo.stem}_{aw}x{ah}.png"
     image.crop((left, top, left + cw, top + ch)).save(path)
     return path
 
@@ -169,7 +174,7 @@ def resident(pid: int) -> int:
 
 def recipe(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        photo = four_by_three(HELD_OUT, Path(tmp))
+        photo = cut(HELD_OUT, Path(tmp))
         sides = print_sides(args.recipe_size)
         iterations = [args.iterations, *(PRINT_FINEST * 2 ** k for k in reversed(range(len(sides) - 1)))]
         coarse = TransferConfig(size=args.recipe_size, scales=tuple(sides), scale_iterations=tuple(iterations))
@@ -213,7 +218,7 @@ def timed(photo: Path, config: TransferConfig, limit: float):
 def print_run(args) -> None:
     """One whole `impasto transfer` process at the print size: its time, peak memory and time-left error."""
     with tempfile.TemporaryDirectory() as tmp:
-        photo = four_by_three(HELD_OUT, Path(tmp))
+        photo = cut(HELD_OUT, Path(tmp), args.aspect)
         out = Path(args.output or Path(tmp) / "print.png")
         env = {**os.environ, "IMPASTO_MAX_MEMORY": str(args.memory), **(AVX2 if args.avx2 else {})}
         argv = [sys.executable, "-m", "impasto", "transfer", str(photo), str(EXAMPLES / "starry_night.jpg"),
@@ -291,6 +296,7 @@ def main() -> None:
     parser.add_argument("--refine", type=int, default=12)
     parser.add_argument("--recipe-size", type=int, default=2048)
     parser.add_argument("--print-size", type=int, default=4096)
+    parser.add_argument("--aspect", default="4:3", help="the print run's photo cut to this aspect (8K: 16:9)")
     parser.add_argument("--memory", type=float, default=8.0, help="IMPASTO_MAX_MEMORY of the print run, GiB")
     parser.add_argument("--avx2", action="store_true", help="the print run on AVX2 kernels")
     parser.add_argument("--extra", default="", help="more options for the print run")

@@ -58,9 +58,10 @@ def test_memory_limit_makes_a_picture_tile(monkeypatch):
     layers = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     config = TransferConfig(size=1024, precision="fp32", device="cpu")
     monkeypatch.setenv(runtime.MEMORY_LIMIT, "1000")
-    assert tile_side(config, (1024, 768), layers, 30) is None or runtime.available_memory() < 8 * 2**30
+    per_pixel = runtime.full_bytes_per_pixel(30, pyramid=True)
+    assert tile_side(config, (1024, 768), layers, per_pixel) is None or runtime.available_memory() < 8 * 2**30
     monkeypatch.setenv(runtime.MEMORY_LIMIT, "4")
-    side = tile_side(config, (1024, 768), layers, 30)
+    side = tile_side(config, (1024, 768), layers, per_pixel)
     assert side is not None and 64 <= side < 1024 and side % 16 == 0
-    room = 4 * 2**30 - runtime.tiled_job_bytes(1024 * 768, 0, 30, "fp32")
+    room = 4 * 2**30 - runtime.tiled_job_bytes(1024 * 768, 0, per_pixel, "fp32")
     assert (side + 160) ** 2 * runtime.tile_bytes_per_pixel("fp32") <= room

@@ -271,7 +271,8 @@ class TransferConfig:
     lbfgs_history: int = _opt(30, "L-BFGS history size", low=1, high=1000)
     laplacian_levels: int = _opt(
         0, "L-BFGS changes the levels of a Laplacian pyramid of the image instead of its pixels, so coarse "
-           "structure moves at every step: this many levels (0: auto, halving down to 64 px; 1: the pixels)", low=0, high=12)
+           "structure moves at every step: this many levels (0: auto, halving down to 64 px at the first scale, the pixels at the scales that refine "
+           "its result; 1: the pixels)", low=0, high=12)
     line_search: bool = _opt(False, "L-BFGS: also lengthen each step while the loss keeps falling steeply (off: "
                              "the unit step, shortened only where it does not lower the loss enough)")
     early_stop: float = _opt(0.0, "stop when the loss improves less than this fraction over 20 iterations (0: off)", low=0, below=1)

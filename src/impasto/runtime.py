@@ -109,6 +109,25 @@ def keep_freed_memory() -> bool:
         return False
 
 
+MMAP_THRESHOLD = 32 * 2**20  # glibc's largest M_MMAP_THRESHOLD on 64-bit systems
+
+
+@functools.lru_cache(maxsize=None)
+def map_large_blocks() -> bool:
+    """Undo :func:`keep_freed_memory` for blocks of 32 MB and more: glibc maps each anew and unmaps it
+    when freed. For a scale evaluated over tiles (issue 26): its full-size vectors (hundreds of MB at
+    print sizes) come and go every iteration, and L-BFGS's pairs stay; kept in the heap, the freed
+    vectors' holes fragment around the pairs and the heap grows by more than what is alive (2048 px
+    over 256 px tiles, 6 iterations: peak 2.68 GiB in the heap, 2.57 GiB mapped, 418 s against 433 s).
+    No effect (False) where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold, m_mmap_max = -3, -4  # malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(libc.mallopt(m_mmap_max, 65536))
+    except (OSError, AttributeError):
+        return False
+
+
 # ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
 
 BASE_BYTES = 2560 * 2**20  # the process with PyTorch and the network loaded (1.0–1.5 GB measured), plus what
@@ -188,21 +207,25 @@ def largest_side(side: int, pixels: int, precision: str = "fp32") -> int:
 
 
 # A tiled job (issue 26, impasto.loss.tiled) holds full-size only the optimiser's vectors and the targets,
-# and one tile's activations at a time. Full size: L-BFGS's curvature pairs, kept in bfloat16 on a tiled
-# scale (impasto.gatys.run.TILED_PAIRS): 2 × 4/3 × 3 channels × 2 B = 16 B/px each over the Laplacian
-# pyramid; and about 20 more vectors of 12–16 B/px (the image, the photo, the gradient, the pyramid's
-# variable, its trial point and search direction, the best image, the content and style images, the
-# void and edge maps) with the content target (relu4_2: 512 channels / 64 × 4 B = 32 B/px). Measured
-# (peak resident bytes of `impasto transfer --tile 256`, 2 iterations, at 1024 and 2048 px): 316 B/px
-# with two fp32 pairs, so about 250 without (before the loop stopped copying its best image twice).
+# and one tile's activations at a time. Full size, per pixel: L-BFGS's curvature pairs, kept in bfloat16
+# on a tiled scale (impasto.gatys.run.TILED_PAIRS): 2 × 3 channels × 2 B = 12 B/px each over the pixels,
+# 4/3 of that over a Laplacian pyramid (the first scale's variable; the scales that refine a result are
+# optimised over their pixels); and the rest: the image and its gradient, the variable, its trial point,
+# search direction and gradient there, the best image, the content target (relu4_2: 512 channels / 64 ×
+# 4 B = 32 B/px), the void and edge maps. Measured (the peak resident bytes of `impasto transfer` over
+# 256 px tiles held one at a time, bf16, 2 iterations at 1024 and 2048 px, the slope between them, one
+# or two pairs in it): 155 B/px over the pixels (a scale refining the one before), 300 over a pyramid;
+# after 6 iterations at 2048 px over the pixels, with the full-size blocks mapped (map_large_blocks),
+# about 173 B/px besides the pairs. (A 7680x4320 run with those blocks kept in glibc's heap peaked at
+# 13.4 GiB, about 270 B/px besides the pairs: the holes of freed vectors grow the heap.)
 # A tile, with its margins: its forward and backward pass through VGG-19 to relu5_1 (the same
 # evaluation's peak at 2048 px over 256 and 768 px tiles, held one at a time: 3070 B/px in fp32, 1560
 # in bf16; rounded up as the untiled figures are).
 # The process itself, without the untiled job's margin for glibc's heap (a tile's activations are small
 # beside an untiled job's): 1.50–1.63 GiB measured with the network loaded.
 TILED_BASE_BYTES = 1792 * 2**20
-PAIR_BYTES_PER_PIXEL = 16
-FULL_BYTES_PER_PIXEL = 280
+PAIR_BYTES_PER_PIXEL = {"pixels": 12, "pyramid": 16}
+FULL_BYTES_PER_PIXEL = {"pixels": 200, "pyramid": 320}
 TILE_BYTES_PER_PIXEL = {"fp32": 3600, "bf16": 2000}
 
 
@@ -210,11 +233,17 @@ def tile_bytes_per_pixel(precision: str = "fp32") -> int:
     return TILE_BYTES_PER_PIXEL.get(precision, TILE_BYTES_PER_PIXEL["fp32"])
 
 
-def tiled_job_bytes(pixels: int, tile_pixels: int, pairs: int, precision: str = "fp32") -> int:
+def full_bytes_per_pixel(pairs: int, pyramid: bool) -> int:
+    """The full-size vectors of a tiled job, per pixel, keeping ``pairs`` L-BFGS curvature pairs over the
+    pixels or (``pyramid``) a Laplacian pyramid."""
+    kind = "pyramid" if pyramid else "pixels"
+    return FULL_BYTES_PER_PIXEL[kind] + pairs * PAIR_BYTES_PER_PIXEL[kind]
+
+
+def tiled_job_bytes(pixels: int, tile_pixels: int, per_pixel: int, precision: str = "fp32") -> int:
     """Estimated peak memory of optimising ``pixels`` over tiles of ``tile_pixels`` (with margins),
-    keeping ``pairs`` L-BFGS curvature pairs."""
-    return (TILED_BASE_BYTES + (FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL) * pixels
-            + tile_bytes_per_pixel(precision) * tile_pixels)
+    with ``per_pixel`` bytes of full-size vectors (:func:`full_bytes_per_pixel`)."""
+    return TILED_BASE_BYTES + per_pixel * pixels + tile_bytes_per_pixel(precision) * tile_pixels
 
 
 def check_image_memory(config, shape: tuple[int, int], what: str, option: str) -> None:

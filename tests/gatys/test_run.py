@@ -338,3 +338,22 @@ def test_the_time_left_weighs_each_scales_first_iteration_by_its_targets_and_sta
     small, large = (w * h for w, h in (fit_long_side(inputs.content.size, side) for side in (32, 64)))
     first = 1 + FIRST_EXTRA
     assert iteration_costs(config, inputs) == pytest.approx([first * small, small, small, first * large, large])
+
+
+@pytest.mark.parametrize("levels, expected", [(0, [0, 1, 1]), (3, [3, 3, 3])])
+def test_scales_that_refine_a_result_are_optimised_over_the_pixels(small_images, vgg, monkeypatch, levels, expected):
+    """--laplacian-levels 0 (auto): the pyramid at the first scale, the pixels (1) at the scales that refine
+    its result (measured better there, and 3/4 of the pyramid's memory); a given count holds at every scale."""
+    from impasto.gatys import run
+    from impasto.optim.loop import Loop
+
+    seen = []
+
+    class Watched(Loop):
+        def __init__(self, objective, image, settings):
+            seen.append(settings.laplacian_levels)
+            super().__init__(objective, image, settings)
+
+    monkeypatch.setattr(run, "Loop", Watched)
+    _run(small_images, vgg, iterations=6, scales=(32, 48, 64), laplacian_levels=levels)
+    assert seen == expected

@@ -41,8 +41,8 @@ from ..image import color, imageio, ink, masks
 from ..loss import tiled
 from ..loss.terms import layer_weights
 from ..net.vgg import check_layers, deepest, min_side
-from ..runtime import (TILED_BASE_BYTES, FULL_BYTES_PER_PIXEL, PAIR_BYTES_PER_PIXEL, available_memory, check_image_memory,
-                       free_words, image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
+from ..runtime import (TILED_BASE_BYTES, available_memory, check_image_memory, free_words, full_bytes_per_pixel,
+                       image_job_bytes, resolve_device, resolve_precision, tile_bytes_per_pixel, tiled_job_bytes)
 
 WHOLE = "all"  # a --style-masks entry meaning "the whole style image"
 
@@ -281,15 +281,40 @@ def curvature_pairs(config: TransferConfig) -> int:
     return max(1, min(config.lbfgs_history, scale_iterations(config)[-1]))
 
 
-def tile_for(config: TransferConfig, plan: PreparedInputs, size: tuple[int, int]) -> tuple[int | None, int]:
+# A scale that refines the previous one's result (upsampled) is optimised over its pixels, not over a
+# Laplacian pyramid, unless --laplacian-levels says otherwise: its look is set and the detail is what is
+# left (benchmarks/print.py, part pairs, tubingen x Starry Night at 1024 px from the 512 px result: 12
+# its 6.67e10 over the pixels against 7.10e10 over the pyramid; 24 its 5.13e10 against 5.28e10); and the
+# pixels' vectors are 3/4 of the pyramid's, half its memory in all (the memory of a print, runtime.py)
+REFINE_LEVELS = 1
+
+
+def scale_levels(config: TransferConfig, refining: bool) -> int:
+    """A scale's ``--laplacian-levels``: as given, or for auto (0) the pyramid (0) at a first scale and
+    the pixels (:data:`REFINE_LEVELS`) at one that refines the previous scale's result."""
+    return config.laplacian_levels or (REFINE_LEVELS if refining else 0)
+
+
+def full_size_bytes(config: TransferConfig, refining: bool, pairs: int | None = None) -> int:
+    """Bytes per pixel of a tiled scale's full-size vectors (:func:`impasto.runtime.full_bytes_per_pixel`),
+    with ``pairs`` curvature pairs (None: :func:`curvature_pairs`)."""
+    pyramid = config.optimizer == "lbfgs" and scale_levels(config, refining) != 1
+    return full_bytes_per_pixel(curvature_pairs(config) if pairs is None else pairs, pyramid)
+
+
+def tile_for(config: TransferConfig, plan: PreparedInputs, size: tuple[int, int],
+             refining: bool = False) -> tuple[int | None, int]:
     """The tile side of a scale of ``size`` (w, h) of this run (:func:`tile_side`), and how many tiles'
-    activations fit in memory at once (:func:`tiles_held`)."""
+    activations fit in memory at once (:func:`tiles_held`); ``refining``: the scale starts from the
+    previous one's result."""
     layers = network_layers(config, plan.layers)
-    side = tile_side(config, size, layers, curvature_pairs(config))
-    return side, tiles_held(config, size, side, layers)
+    per_pixel = full_size_bytes(config, refining)
+    side = tile_side(config, size, layers, per_pixel)
+    return side, tiles_held(config, size, side, layers, per_pixel)
 
 
-def tiles_held(config: TransferConfig, size: tuple[int, int], side: int | None, layers: Sequence[str]) -> int:
+def tiles_held(config: TransferConfig, size: tuple[int, int], side: int | None, layers: Sequence[str],
+               per_pixel: int) -> int:
     """How many tiles' activations fit in free memory beside the full-size vectors: the tiled
     evaluation keeps that many from its first pass instead of computing them again (at least 1)."""
     device = resolve_device(config.device)
@@ -300,13 +325,14 @@ def tiles_held(config: TransferConfig, size: tuple[int, int], side: int | None, 
     precision = resolve_precision(config.precision, device)
     tiles = tiled.windows(h, w, side, layers)
     largest = max((t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiles)
-    room = free - tiled_job_bytes(w * h, largest, curvature_pairs(config), precision)
+    room = free - tiled_job_bytes(w * h, largest, per_pixel, precision)
     return max(1, min(len(tiles), 1 + int(room // (tile_bytes_per_pixel(precision) * largest))))
 
 
-def tile_side(config: TransferConfig, size: tuple[int, int], layers: Sequence[str], pairs: int) -> int | None:
+def tile_side(config: TransferConfig, size: tuple[int, int], layers: Sequence[str], per_pixel: int) -> int | None:
     """The tile side for a picture of ``size`` (w, h): ``--tile`` (None where one tile covers it), or
-    where it does not fit in free memory at once the largest that does; None: evaluated at once."""
+    where it does not fit in free memory at once the largest that does beside ``per_pixel`` bytes of
+    full-size vectors; None: evaluated at once."""
     w, h = size
     if config.tile is not None:
         return None if config.tile == 0 or config.tile >= max(w, h) else config.tile
@@ -315,13 +341,13 @@ def tile_side(config: TransferConfig, size: tuple[int, int], layers: Sequence[st
     precision = resolve_precision(config.precision, device)
     if free is None or image_job_bytes(w * h, precision) <= free:
         return None
-    return largest_tile(free, w * h, layers, pairs, precision)
+    return largest_tile(free, w * h, layers, per_pixel, precision)
 
 
-def largest_tile(free: int, pixels: int, layers: Sequence[str], pairs: int, precision: str) -> int | None:
+def largest_tile(free: int, pixels: int, layers: Sequence[str], per_pixel: int, precision: str) -> int | None:
     """The largest tile side (a multiple of the layers' cell) whose job fits in ``free`` bytes beside the
     full-size vectors of a ``pixels`` picture, or None below :data:`MIN_TILE`."""
-    room = free - tiled_job_bytes(pixels, 0, pairs, precision)
+    room = free - tiled_job_bytes(pixels, 0, per_pixel, precision)
     if room <= 0:
         return None
     side = int(math.sqrt(room / tile_bytes_per_pixel(precision))) - 2 * tiled.margin(layers)
@@ -340,26 +366,26 @@ def check_memory_and_tiles(config: TransferConfig, size: tuple[int, int], layers
         return None
     precision = resolve_precision(config.precision, device)
     w, h = size
-    pairs = curvature_pairs(config)
-    side = tile_side(config, size, layers, pairs)
+    refining = len(scale_sides(config)) > 1  # the full size refines the scale before it
+    side = tile_side(config, size, layers, full_size_bytes(config, refining))
     if side is None and image_job_bytes(w * h, precision) <= free:
         return None
     extra = 2 * tiled.margin(layers)
     tile_pixels = (min(side or MIN_TILE, h) + extra) * (min(side or MIN_TILE, w) + extra)
-    needed = tiled_job_bytes(w * h, tile_pixels, pairs, precision)
+    needed = tiled_job_bytes(w * h, tile_pixels, full_size_bytes(config, refining), precision)
     if side is not None and needed <= free:
         return None
 
     def largest(pairs: int) -> int:
         room = free - TILED_BASE_BYTES - tile_bytes_per_pixel(precision) * tile_pixels
-        per_pixel = FULL_BYTES_PER_PIXEL + pairs * PAIR_BYTES_PER_PIXEL
+        per_pixel = full_size_bytes(config, refining, pairs)
         return max(16, int(max(w, h) * math.sqrt(max(0, room) / per_pixel / (w * h))))
 
     shorter = (f", or about {largest(SHORT_HISTORY)} with --lbfgs-history {SHORT_HISTORY}"
-               if config.optimizer == "lbfgs" and pairs > SHORT_HISTORY else "")
+               if config.optimizer == "lbfgs" and curvature_pairs(config) > SHORT_HISTORY else "")
     raise ImpastoError(f"{what} ({w}x{h} px) needs about {needed / 2**30:.1f} GiB of memory even over "
                        f"{side or MIN_TILE} px tiles and {free_words(free)}; the largest --size that "
-                       f"fits is about {largest(pairs)}{shorter}")
+                       f"fits is about {largest(curvature_pairs(config))}{shorter}")
 
 
 # ---------------------------------------------------------------- sizes

@@ -24,9 +24,10 @@ from ..image import color, imageio, ink, masks
 from ..job import Callback, Cancel, Interrupted, Reporter, fingerprint, kept_folder, running
 from ..loss import tiled
 from ..net.vgg import VGG19, load_network
-from ..optim.loop import loop_settings, run_loop
-from ..runtime import set_threads
-from .inputs import PreparedInputs, network_layers, prepare, regions_at, scale_iterations, scale_sides, tile_for
+from ..optim.loop import Loop, loop_settings
+from ..runtime import map_large_blocks, set_threads
+from .inputs import (PreparedInputs, network_layers, prepare, regions_at, scale_iterations, scale_levels, scale_sides,
+                     tile_for)
 from .objective import build_objective, holds_of, voids
 
 
@@ -77,9 +78,9 @@ def iteration_costs(config: TransferConfig, inputs: PreparedInputs) -> list[floa
     sides = scale_sides(config)
     layers = network_layers(config, inputs.layers)
     costs: list[float] = []
-    for side, n in zip(sides, scale_iterations(config)):
+    for k, (side, n) in enumerate(zip(sides, scale_iterations(config))):
         w, h = imageio.fit_long_side(inputs.content.size, side)
-        tile, keep = tile_for(config, inputs, (w, h))
+        tile, keep = tile_for(config, inputs, (w, h), refining=k > 0)
         each = w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))
         costs += [each * (1 + FIRST_EXTRA)] + [each] * (n - 1) if n else []
     return costs
@@ -154,12 +155,13 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
             continue
         size = imageio.fit_long_side(inputs.content.size, side)
         content = imageio.resize_to_tensor(inputs.content, size=size)
-        tile, keep = tile_for(config, inputs, size)
+        refining = image is not None
+        tile, keep = tile_for(config, inputs, size, refining)
+        if tile is not None:
+            map_large_blocks()  # full-size blocks given back when freed: no heap grown by their holes
         objective = build_objective(vgg, config, content, inputs, side, tile=tile, keep=keep)
-        if image is None:
-            image = start(config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
-        else:
-            image = upsample(image, size)
+        begin = upsample(image, size) if refining else start(
+            config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
         if tile is not None:  # an evaluation takes a while: say which tile it is at (no unit counted, its
             # share of the evaluation counted as part of the iteration for the time left)
@@ -172,12 +174,16 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
             last.update(losses)
             reporter(losses, stage, current.clone().cpu() if want else None)
 
+        settings = loop_settings(config, pairs_dtype=None if tile is None else TILED_PAIRS,
+                                 laplacian_levels=scale_levels(config, refining))
+        loop = Loop(objective, begin.to(device), settings)
+        del begin, content  # the loop holds the only copies it needs (at 8K each full-size image is 0.4 GB)
         try:
-            settings = loop_settings(config, pairs_dtype=None if tile is None else TILED_PAIRS)
-            image = run_loop(objective, image.to(device), n_iter, settings, report, reporter.cancel)
+            image = loop.run(n_iter, report, reporter.cancel)
         except Interrupted as stop:
             latest = finish(config, inputs, upsample(stop.partial.cpu(), final_size))
             raise Interrupted(imageio.tensor_to_pil(latest)) from None
+        del loop  # its full-size vectors freed before the next scale's targets or the finish
         if kept is not None and k < len(sides) - 1:
             kept.keep(k, image)
     return imageio.tensor_to_pil(finish(config, inputs, upsample(image.cpu(), final_size)))

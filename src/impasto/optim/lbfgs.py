@@ -65,7 +65,8 @@ class LBFGS:
         return q
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.bounds is None else x.clamp(*self.bounds)
+        """``x`` (a fresh tensor: clamped in place, no full-size copy) within the bounds."""
+        return x if self.bounds is None else x.clamp_(*self.bounds)
 
     def step(self, x: torch.Tensor, f: float, g: torch.Tensor, evaluate: Evaluate):
         """One iteration from ``x`` (loss ``f``, gradient ``g``): ``(x, f, g, …)`` of the accepted point
@@ -93,7 +94,7 @@ class LBFGS:
         t, best, tries = 1.0, None, 0
         while tries < MAX_TRIES:
             tries += 1
-            x_new = self.project(x + t * d)
+            x_new = self.project(torch.add(x, d, alpha=t))
             result = evaluate(x_new)
             decrease = float(torch.vdot(g.flatten(), (x_new - x).flatten()))
             if result is not None and result[0] < f and result[0] <= f + ARMIJO * decrease:
@@ -109,7 +110,7 @@ class LBFGS:
         while tries < MAX_TRIES and float(torch.vdot(best[2].flatten(), d.flatten())) < CURVATURE * slope:
             tries += 1
             t *= 4.0
-            x_new = self.project(x + t * d)
+            x_new = self.project(torch.add(x, d, alpha=t))
             result = evaluate(x_new)
             if result is None or result[0] >= best[1]:
                 break

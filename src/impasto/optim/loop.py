@@ -187,6 +187,19 @@ class Loop:
         with torch.no_grad():
             return self.pixels(self.x.detach()) / self.settings.scale
 
+    def run(self, iterations: int, report: Callable[[dict, torch.Tensor], None] | None = None,
+            cancel: Cancel | None = None) -> torch.Tensor:
+        """Up to ``iterations`` steps, as :func:`run_loop`; the best image."""
+        for _ in range(iterations):
+            if cancel is not None:
+                cancel.check(lambda: self.best_image)
+            losses = self.step()
+            if report is not None:
+                report(losses, self.image())
+            if self.stalled():
+                break
+        return self.finish()
+
 
 def run_loop(objective: Objective, image: torch.Tensor, iterations: int, settings: LoopSettings,
              report: Callable[[dict, torch.Tensor], None] | None = None,
@@ -196,16 +209,7 @@ def run_loop(objective: Objective, image: torch.Tensor, iterations: int, setting
     ``cancel`` is checked before every step: once set, :class:`~impasto.job.Interrupted` is raised
     with the best image evaluated so far as its ``partial`` (``(1, 3, H, W)``, on the loop's device).
     """
-    loop = Loop(objective, image, settings)
-    for _ in range(iterations):
-        if cancel is not None:
-            cancel.check(lambda: loop.best_image)
-        losses = loop.step()
-        if report is not None:
-            report(losses, loop.image())
-        if loop.stalled():
-            break
-    return loop.finish()
+    return Loop(objective, image, settings).run(iterations, report, cancel)
 
 
 class _NonFinite(Exception):
