@@ -112,18 +112,19 @@ def keep_freed_memory() -> bool:
 MMAP_THRESHOLD = 32 * 2**20  # glibc's largest M_MMAP_THRESHOLD on 64-bit systems
 
 
-@functools.lru_cache(maxsize=None)
-def map_large_blocks() -> bool:
-    """Undo :func:`keep_freed_memory` for blocks of 32 MB and more: glibc maps each anew and unmaps it
-    when freed. For a scale evaluated over tiles (issue 26): its full-size vectors (hundreds of MB at
-    print sizes) come and go every iteration, and L-BFGS's pairs stay; kept in the heap, the freed
-    vectors' holes fragment around the pairs and the heap grows by more than what is alive (2048 px
-    over 256 px tiles, 6 iterations: peak 2.68 GiB in the heap, 2.57 GiB mapped, 418 s against 433 s).
-    No effect (False) where the C library is not glibc."""
+def map_large_blocks(mapped: bool = True) -> bool:
+    """Undo :func:`keep_freed_memory` for blocks of 32 MB and more (``mapped``; False sets it back):
+    glibc maps each anew and unmaps it when freed. For a scale evaluated over tiles (issue 26): its
+    full-size vectors (hundreds of MB at print sizes) come and go every iteration, and L-BFGS's pairs
+    stay; kept in the heap, the freed vectors' holes fragment around the pairs and the heap grows by
+    more than what is alive (2048 px over 256 px tiles, 6 iterations: peak 2.68 GiB in the heap, 2.57 GiB
+    mapped, 418 s against 433 s). Set back after the scale, so later jobs of the process (the web page's
+    worker) keep their memory for reuse. No effect (False) where the C library is not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         m_mmap_threshold, m_mmap_max = -3, -4  # malloc.h
-        return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(libc.mallopt(m_mmap_max, 65536))
+        return (bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD))
+                and bool(libc.mallopt(m_mmap_max, 65536 if mapped else 0)))
     except (OSError, AttributeError):
         return False
 

@@ -183,6 +183,9 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
         except Interrupted as stop:
             latest = finish(config, inputs, upsample(stop.partial.cpu(), final_size))
             raise Interrupted(imageio.tensor_to_pil(latest)) from None
+        finally:
+            if tile is not None:
+                map_large_blocks(False)
         del loop  # its full-size vectors freed before the next scale's targets or the finish
         if kept is not None and k < len(sides) - 1:
             kept.keep(k, image)
