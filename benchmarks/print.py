@@ -17,6 +17,10 @@ Night, 1024 px wide, is not enlarged: at 4096 px the full-size objective's style
 painting enlarged 4 times). With --limit S it is stopped with Ctrl-C after S seconds, as a user stops a
 run that takes too long (one scale at the print size for the recipe's time: --extra "--scales 1").
 
+targets: what a scale's targets cost (a forward pass without autograd over the photo and the painting,
+at once and over each --tiles side, at --size), against one evaluation of the whole picture at once,
+per pixel the forward pass reads: the time left's TARGETS (impasto.gatys.run). Medians of --repeat.
+
 pairs: what keeping L-BFGS's curvature pairs in bfloat16 (as `impasto transfer` does on a scale it
 evaluates over tiles, to halve the history's memory) costs in objective, against float32 pairs, at sizes
 where the whole picture fits: --iterations at --pairs-size / 2 from the start image, and the print
@@ -31,7 +35,7 @@ as it would run above 2048 px (--recipe-size halved while at least 512 px; --ite
 twice the recipe's time. Both minimise the same full-size objective; printed: the recipe's time and
 final objective, one scale's objective at the same time, and when (if) one scale reaches the recipe's.
 
-Usage: python -m benchmarks.print [--parts overhead,pairs,recipe,print] [--size 1536] [--tiles 384,512,768,1024]
+Usage: python -m benchmarks.print [--parts overhead,targets,pairs,recipe,print] [--size 1536] [--tiles 384,512,768,1024]
        [--precision fp32] [--repeat 3] [--pairs-size 1024] [--iterations 100] [--refine 12]
        [--recipe-size 2048] [--print-size 4096] [--aspect 4:3] [--memory 8] [--avx2] [--extra "--scales 1"] [--limit S]
 """
@@ -59,7 +63,7 @@ from impasto import Cancel, Interrupted, TransferConfig, transfer
 from impasto.gatys.inputs import (PRINT_FINEST, full_size_bytes, prepare as prepare_inputs, print_sides, scale_sides,
                                   tiles_held)
 from impasto.gatys.objective import build_objective
-from impasto.gatys.run import initial_image, start, upsample
+from impasto.gatys.run import TARGETS, forward_area, initial_image, start, upsample
 from impasto.image import imageio
 from impasto.image.imageio import fit_long_side
 from impasto.loss import tiled
@@ -83,16 +87,20 @@ def seconds(objective, image: torch.Tensor, repeat: int) -> float:
     return statistics.median(times)
 
 
-def overhead(args) -> None:
+def tuning_pair(args):
+    """Tubingen x The Starry Night at --size, the default terms: config, inputs, network, the photo, the layers."""
     set_threads()
     config = TransferConfig(size=args.size, precision=args.precision, tile=0)
     with tempfile.TemporaryDirectory() as tmp:
         photo, painting = prepare("tubingen", args.size, Path(tmp)), prepare("starry_night", args.size, Path(tmp))
         inputs = prepare_inputs(config, photo, [painting])
-    vgg = load_network(config)
     content = imageio.resize_to_tensor(inputs.content, size=imageio.fit_long_side(inputs.content.size, args.size))
+    return config, inputs, load_network(config), content, ("relu4_2", *config.style_layers)
+
+
+def overhead(args) -> None:
+    config, inputs, vgg, content, layers = tuning_pair(args)
     h, w = content.shape[-2:]
-    layers = ("relu4_2", *config.style_layers)
     whole = build_objective(vgg, config, content, inputs, args.size)
     image = content.clone()
     print(f"{w}x{h} px, {args.precision}, tubingen x starry_night, default terms; margin {tiled.margin(layers)} px",
@@ -106,6 +114,25 @@ def overhead(args) -> None:
             t_tiled = seconds(objective, image, args.repeat)
             t_whole = seconds(whole, image, args.repeat)
             print(f"{side:>6} {count:>6} {keep:>5} {t_tiled:9.2f} {t_whole:9.2f} {t_tiled / t_whole:7.2f}", flush=True)
+
+
+def targets(args) -> None:
+    config, inputs, vgg, content, layers = tuning_pair(args)
+    size = (content.shape[-1], content.shape[-2])
+    sizes = [size, imageio.fit_long_side(inputs.styles[0].size, args.size)]
+    whole = seconds(build_objective(vgg, config, content, inputs, args.size), content, args.repeat)
+    print(f"{size[0]}x{size[1]} px, {args.precision}, tubingen x starry_night: the targets against one evaluation "
+          f"of the whole picture ({whole:.2f} s) per pixel read (the time left counts {TARGETS})", flush=True)
+    print(f"{'tile':>6} {'read / px':>10} {'targets s':>10} {'per px read':>12}")
+    for side in [None, *(int(t) for t in args.tiles.split(","))]:
+        read = sum(forward_area(s, side, layers) for s in sizes) / (size[0] * size[1])
+        times = []
+        for _ in range(args.repeat):
+            begin = time.perf_counter()
+            build_objective(vgg, config, content, inputs, args.size, tile=side)
+            times.append(time.perf_counter() - begin)
+        took = statistics.median(times)
+        print(f"{side or 'whole':>6} {read:10.2f} {took:10.2f} {took / whole / read:12.3f}", flush=True)
 
 
 def pairs(args) -> None:
@@ -245,22 +272,26 @@ def print_run(args) -> None:
     progress = [e for e in events if e.get("event") == "progress"]
     print(f"{size[0]}x{size[1]} px in {wall:.0f} s ({wall / 60:.1f} min), "
           f"peak resident {usage.ru_maxrss / 2**20:.2f} GiB")
-    print("each scale: its end (s), iterations, evaluations over tiles (0: untiled), resident memory at most "
+    print("each scale: its end (s), iterations, evaluations over tiles (0: untiled) (its targets' time), "
+          "resident memory at most "
           "(at its progress events); the time left shown at its first iteration and at its last against the "
           "time the rest really took")
-    def scale(e):  # "scale 2/4, tile 5/48" -> "scale 2/4"; one scale's "tile 5/48" -> ""
-        return "" if e["stage"].startswith("tile") else e["stage"].split(",")[0]
+    def scale(e):  # "scale 2/4, tile 5/48" -> "scale 2/4"; one scale's "tile 5/48" or "targets" -> ""
+        return "" if e["stage"].startswith(("tile", "targets")) else e["stage"].split(",")[0]
 
-    ends = {}
-    for e in progress:
+    ends, took = {}, {}
+    for before, e in zip([{"elapsed": 0.0}, *progress], progress):
         ends[scale(e)] = e["elapsed"]
+        if e["stage"].endswith("targets"):
+            took[scale(e)] = e["elapsed"] - before["elapsed"]
     for stage, end in ends.items():
         mine = [e for e in progress if scale(e) == stage]
-        steps = [e for e in mine if ", tile" not in e["stage"]]
+        steps = [e for e in mine if not any(w in e["stage"] for w in ("tile", "targets"))]
         evaluations = sum(1 for e in mine if "tile 1/" in e["stage"] and "backward" not in e["stage"])
         shown = [f"{e['eta']:.0f} s against {wall - e['elapsed']:.0f} s ({e['eta'] / (wall - e['elapsed']) - 1:+.0%})"
                  for e in (steps[0], steps[-1]) if e["eta"] is not None and wall > e["elapsed"]]
         print(f"  {stage or 'one scale':<12} {end:6.0f} s {len(steps):4d} its {evaluations:3d} evaluations "
+              f"(targets {took.get(stage, math.nan):.0f} s) "
               f"{max(e['rss'] for e in mine) / 2**30:5.2f} GiB; " + "; ".join(shown), flush=True)
     middle = [e for e in progress if e["eta"] is not None and 0.1 * wall < e["elapsed"] < 0.9 * wall]
     worst = max(middle, key=lambda e: abs(e["eta"] / (wall - e["elapsed"]) - 1), default=None)
@@ -306,6 +337,8 @@ def main() -> None:
     parts = args.parts.split(",")
     if "overhead" in parts:
         overhead(args)
+    if "targets" in parts:
+        targets(args)
     if "pairs" in parts:
         pairs(args)
     if "recipe" in parts:

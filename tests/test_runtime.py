@@ -1,4 +1,5 @@
-"""Tests of impasto.runtime: freed memory kept under glibc, bf16 native only where oneDNN may use the bf16 units."""
+"""Tests of impasto.runtime: freed memory kept under glibc and given back for tiled scales, bf16 native only where
+oneDNN may use the bf16 units."""
 
 import torch
 
@@ -9,6 +10,33 @@ def test_freed_memory_is_kept_where_the_c_library_is_glibc():
     from impasto.runtime import keep_freed_memory
 
     assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def _resident() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
+def test_mapping_large_blocks_gives_back_what_the_heap_kept():
+    """A block freed into the kept heap stays resident until a tiled scale maps large blocks, which
+    gives it back to the system (issue 26: an untiled scale's memory under the tiled ones)."""
+    import platform
+
+    import pytest
+
+    from impasto.runtime import keep_freed_memory, map_large_blocks
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's heap only")
+    assert keep_freed_memory()
+    block = torch.ones(64 * 2**20)  # 256 MB, every page touched
+    del block
+    kept = _resident()
+    try:
+        assert map_large_blocks()
+        assert kept - _resident() > 200 * 2**20
+    finally:
+        map_large_blocks(False)
 
 
 def test_bf16_is_native_only_where_onednn_may_use_the_bf16_units(monkeypatch):

@@ -282,7 +282,8 @@ def test_a_tiled_run_paints_the_untiled_picture(small_images, vgg):
                      callback=lambda p: stages.append((p.done, p.stage, p.losses)))
     losses = [l for done, stage, l in stages if l]
     assert losses[-1]["total"] < losses[0]["total"]
-    assert stages[0] == (0, "tile 1/4", {}) and (1, "tile 4/4, backward", losses[0]) in stages  # 64x48: 2x2 tiles
+    assert stages[:2] == [(0, "targets", {}), (0, "tile 1/4", {})]  # 64x48: 2x2 tiles
+    assert (1, "tile 4/4, backward", losses[0]) in stages
     difference = np.abs(np.asarray(whole, dtype=np.int16) - np.asarray(tiles, dtype=np.int16))
     assert difference.max() <= 1, difference.max()
 
@@ -327,17 +328,50 @@ def test_the_time_left_counts_a_tiled_evaluation_by_its_tiles_margins_and_recomp
 
 
 def test_the_time_left_weighs_each_scales_first_iteration_by_its_targets_and_start(small_images):
-    """Each iteration counts by its scale's pixels; a scale's first one also computes the targets and
-    evaluates the start image (1 + FIRST_EXTRA times as much)."""
+    """Each iteration counts by its scale's pixels; a scale's first one also evaluates the start image
+    (1 + FIRST_EXTRA times as much) after computing the targets: TARGETS a pixel of the photo and the
+    painting at that scale."""
     from impasto.gatys.inputs import prepare
-    from impasto.gatys.run import FIRST_EXTRA, iteration_costs
+    from impasto.gatys.run import FIRST_EXTRA, TARGETS, iteration_costs, scale_costs
     from impasto.image.imageio import fit_long_side
 
     config = TransferConfig(**{**FAST, "scales": (32, 64), "scale_iterations": (3, 2), "tile": 0})
     inputs = prepare(config, small_images["tubingen"], [small_images["starry_night"]])
     small, large = (w * h for w, h in (fit_long_side(inputs.content.size, side) for side in (32, 64)))
+    painting = [w * h for w, h in (fit_long_side(inputs.styles[0].size, side) for side in (32, 64))]
     first = 1 + FIRST_EXTRA
-    assert iteration_costs(config, inputs) == pytest.approx([first * small, small, small, first * large, large])
+    costs = scale_costs(config, inputs)
+    expected = [TARGETS * (small + painting[0]), TARGETS * (large + painting[1])]
+    assert [c.targets for c in costs] == pytest.approx(expected)
+    assert iteration_costs(costs, (3, 2)) == pytest.approx([costs[0].targets + first * small, small, small,
+                                                            costs[1].targets + first * large, large])
+
+
+def test_a_tiled_forward_pass_reads_its_tiles_margins():
+    """The targets' forward pass reads a picture no larger than a tile at once, else its tiles with margins."""
+    from impasto.gatys.run import forward_area
+    from impasto.loss import tiled
+
+    layers = ("relu1_1", "relu2_1")
+    m = tiled.margin(layers)
+    assert forward_area((64, 32), None, layers) == forward_area((64, 32), 64, layers) == 64 * 32
+    assert forward_area((64, 32), 32, layers) == 2 * 32 * (32 + m)
+
+
+def test_the_first_iterations_share_runs_from_its_targets_through_its_evaluations():
+    """The share of a scale's first iteration told tile by tile: the targets' share once they are done,
+    then each evaluation's tiles in turn (a new evaluation at share 0), never going back; the next
+    iterations count their evaluations alone."""
+    from impasto.gatys.run import FIRST_EXTRA, FirstShares, ScaleCost
+
+    cost = ScaleCost(each=10.0, targets=5.0)
+    shares = FirstShares(cost)
+    told = [shares.at(s) for s in (0.0, 0.5, 0.0, 0.5)]  # the start image's evaluation, then the first step's
+    whole = 5 + 10 * (1 + FIRST_EXTRA)
+    assert told == pytest.approx([5 / whole, 10 / whole, 15 / whole, 20 / whole])
+    assert shares.targets == pytest.approx(5 / whole) and told == sorted(told)
+    shares.next_iteration()
+    assert [shares.at(s) for s in (0.0, 0.5)] == pytest.approx([0.0, 0.5])
 
 
 @pytest.mark.parametrize("levels, expected", [(0, [0, 1, 1]), (3, [3, 3, 3])])

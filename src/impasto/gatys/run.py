@@ -10,6 +10,7 @@ for ``--color luminance``) -> a PIL image. Progress and stopping follow the job 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +28,7 @@ from ..net.vgg import VGG19, load_network
 from ..optim.loop import Loop, loop_settings
 from ..runtime import map_large_blocks, set_threads
 from .inputs import (PreparedInputs, network_layers, prepare, regions_at, scale_iterations, scale_levels, scale_sides,
-                     tile_for)
+                     style_long_side, style_side, tile_for)
 from .objective import build_objective, holds_of, voids
 
 
@@ -39,10 +40,13 @@ from .objective import build_objective, holds_of, voids
 # area; TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
 RECOMPUTE = 0.7
 TILE_OVERHEAD = 1.15
-# A scale's first iteration also computes its targets (a forward pass, about 0.35 of an evaluation) and
-# evaluates its start image before L-BFGS's first step: 4096 px print, fp32 on AVX2 kernels, its last
-# scale's first iteration took 283 s and each later one about 120 s
+# A scale's first iteration also evaluates its start image before L-BFGS's first step: 4096 px print,
+# fp32 on AVX2 kernels, its last scale's first iteration took 283 s and each later one about 120 s
 FIRST_EXTRA = 1.35
+# Before it, the scale's targets: a forward pass without autograd over the photo and each painting at
+# that scale (over the tiles' areas, margins included, where it is tiled), each pixel TARGETS of an
+# evaluation of the whole picture at once (benchmarks/print.py, part targets)
+TARGETS = 0.35
 # A scale evaluated over tiles is bound by memory, most of it the optimiser's full-size vectors: L-BFGS
 # keeps its curvature pairs in bfloat16 there (half their bytes; benchmarks/print.py, part pairs)
 TILED_PAIRS = torch.bfloat16
@@ -66,24 +70,71 @@ def transfer(content, styles, config: TransferConfig | None = None, callback: Ca
     set_threads()
     vgg = network or load_network(config)
     kept = None if keep_scales is None else KeptScales(keep_scales)
+    costs = scale_costs(config, inputs)
     with running("transfer", sum(scale_iterations(config)), callback, cancel,
-                 cost=iteration_costs(config, inputs)) as reporter:
-        return _walk_scales(vgg, config, inputs, reporter, image_every, kept)
+                 cost=iteration_costs(costs, scale_iterations(config))) as reporter:
+        return _walk_scales(vgg, config, inputs, reporter, image_every, kept, costs)
 
 
-def iteration_costs(config: TransferConfig, inputs: PreparedInputs) -> list[float]:
-    """Each iteration's relative cost, for the time left: its scale's pixels, times
-    :func:`tiled_cost` where that scale is evaluated over tiles, and 1 + FIRST_EXTRA times that for
-    the scale's first iteration."""
-    sides = scale_sides(config)
+@dataclass(frozen=True)
+class ScaleCost:
+    """What a scale's work costs, for the time left, in pixels of evaluations of the whole picture at once."""
+
+    each: float     # one evaluation: its pixels, times :func:`tiled_cost` where it is tiled
+    targets: float  # its targets, computed before its first iteration
+
+    @property
+    def first(self) -> float:
+        """The first iteration: the targets, the start image's evaluation and L-BFGS's first step."""
+        return self.targets + self.each * (1 + FIRST_EXTRA)
+
+
+def scale_costs(config: TransferConfig, inputs: PreparedInputs) -> list[ScaleCost]:
+    """Each scale's :class:`ScaleCost`."""
     layers = network_layers(config, inputs.layers)
-    costs: list[float] = []
-    for k, (side, n) in enumerate(zip(sides, scale_iterations(config))):
+    costs = []
+    for k, side in enumerate(scale_sides(config)):
         w, h = imageio.fit_long_side(inputs.content.size, side)
         tile, keep = tile_for(config, inputs, (w, h), refining=k > 0)
         each = w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))
-        costs += [each * (1 + FIRST_EXTRA)] + [each] * (n - 1) if n else []
+        paintings = [imageio.fit_long_side(s.size, style_side(style_long_side(config, side), scale))
+                     for s, scale in zip(inputs.styles, inputs.scales) if s is not None]
+        read = sum(forward_area(size, tile, layers) for size in [(w, h), *paintings])
+        costs.append(ScaleCost(each, TARGETS * read))
     return costs
+
+
+def iteration_costs(costs: Sequence[ScaleCost], iterations: Sequence[int]) -> list[float]:
+    """Each iteration's relative cost, for the time left: its scale's evaluation, the first one's with
+    the targets and the start image (:class:`ScaleCost`)."""
+    return [c for cost, n in zip(costs, iterations) for c in ([cost.first] + [cost.each] * (n - 1) if n else [])]
+
+
+class FirstShares:
+    """The share of the current iteration done, for the time left: a scale's first iteration is its
+    targets, then its evaluations (the start image's, L-BFGS's first step's), each told tile by tile."""
+
+    def __init__(self, cost: ScaleCost):
+        self.targets, self.evaluation = cost.targets / cost.first, cost.each / cost.first
+        self.evaluations = 0  # begun in this iteration
+
+    def at(self, share: float) -> float:
+        """The iteration's share done with ``share`` of its current evaluation's tile passes done (0
+        at an evaluation's first tile)."""
+        self.evaluations += share == 0
+        return self.targets + self.evaluation * (self.evaluations - 1 + share)
+
+    def next_iteration(self) -> None:
+        self.targets, self.evaluation, self.evaluations = 0.0, 1.0, 0
+
+
+def forward_area(size: tuple[int, int], tile: int | None, layers) -> int:
+    """Pixels a forward pass over a picture of ``size`` (w, h) reads: its own, with the margins of its
+    tiles where tiled (a picture no larger than one tile is read at once)."""
+    w, h = size
+    if tile is None or tile >= max(w, h):
+        return w * h
+    return sum((t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiled.windows(h, w, tile, layers))
 
 
 def tiled_cost(size: tuple[int, int], side: int, keep: int, layers) -> float:
@@ -135,7 +186,7 @@ class KeptScales:
 
 
 def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, reporter: Reporter,
-                 image_every: int, kept: KeptScales | None = None) -> Image.Image:
+                 image_every: int, kept: KeptScales | None, costs: Sequence[ScaleCost]) -> Image.Image:
     """Each scale in turn, coarse to fine, each starting from the previous one's result upsampled (or
     from the last one ``kept`` from an earlier run, the scales up to it counted as done)."""
     device = next(vgg.parameters()).device
@@ -159,19 +210,22 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
         tile, keep = tile_for(config, inputs, size, refining)
         if tile is not None:
             map_large_blocks()  # full-size blocks given back when freed: no heap grown by their holes
+        stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
         objective = build_objective(vgg, config, content, inputs, side, tile=tile, keep=keep)
+        shares = FirstShares(costs[k])
         begin = upsample(image, size) if refining else start(
             config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
-        stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
-        if tile is not None:  # an evaluation takes a while: say which tile it is at (no unit counted, its
-            # share of the evaluation counted as part of the iteration for the time left)
-            objective.on_tile = lambda where, share, stage=stage: reporter(
-                last, ", ".join(filter(None, [stage, where])), units=0, partial=share)
+        if tile is not None:  # the targets, then each tile of an evaluation, take a while: say so (no unit
+            # counted, their share of the iteration counted for the time left)
+            reporter(last, ", ".join(filter(None, [stage, "targets"])), units=0, partial=shares.targets)
+            objective.on_tile = lambda where, share, stage=stage, shares=shares: reporter(
+                last, ", ".join(filter(None, [stage, where])), units=0, partial=shares.at(share))
 
-        def report(losses, current, stage=stage):
+        def report(losses, current, stage=stage, shares=shares):
             want = image_every > 0 and (reporter.done + 1) % image_every == 0
             last.clear()
             last.update(losses)
+            shares.next_iteration()
             reporter(losses, stage, current.clone().cpu() if want else None)
 
         settings = loop_settings(config, pairs_dtype=None if tile is None else TILED_PAIRS,

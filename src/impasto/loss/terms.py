@@ -83,12 +83,13 @@ def layer_weights(layers: Sequence[str], weights: Sequence[float] | None, defaul
 @torch.no_grad()
 def content_targets(vgg: VGG19, image: torch.Tensor, layers: Sequence[str],
                     tile: int | None = None) -> dict[str, torch.Tensor]:
-    """P^l for each layer, computed once (no autograd), stored in fp32; over tiles of side ``tile``
-    when given (:func:`tiled.features`)."""
+    """P^l for each layer, computed once (no autograd), kept in the network's precision (bf16's values
+    are exact in fp32, where the loss compares them: :func:`content_term`; at 8K relu4_2 is 0.5 GB in
+    bf16); over tiles of side ``tile`` when given (:func:`tiled.features`)."""
     if tile is not None:
         return tiled.features(vgg, image, layers, tiled.tiles_of(image, tile, layers))
     feats = vgg(image, layers)
-    return {name: feats[name].float() for name in layers}
+    return {name: feats[name] for name in layers}
 
 
 @torch.no_grad()

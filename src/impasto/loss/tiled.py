@@ -255,11 +255,11 @@ def features(vgg, image: torch.Tensor, layers: Sequence[str], tiles: Sequence[Wi
         for window in tiles:
             for l, f in vgg(window.input(image), layers).items():
                 if window is WHOLE:
-                    out[l] = f.float()
+                    out[l] = f
                     continue
                 if l not in out:
                     s = stride(l)
-                    out[l] = f.new_zeros(1, f.shape[1], height // s, width // s, dtype=torch.float32)
+                    out[l] = f.new_zeros(1, f.shape[1], height // s, width // s)
                 window.crop(out[l], l).copy_(window.own(f, l))
     return out
 
