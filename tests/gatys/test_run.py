@@ -362,10 +362,10 @@ def test_the_first_iterations_share_runs_from_its_targets_through_its_evaluation
     """The share of a scale's first iteration told tile by tile: the targets' share once they are done,
     then each evaluation's tiles in turn (a new evaluation at share 0), never going back; the next
     iterations count their evaluations alone."""
-    from impasto.gatys.run import FIRST_EXTRA, FirstShares, ScaleCost
+    from impasto.gatys.run import FIRST_EXTRA, IterationShares, ScaleCost
 
     cost = ScaleCost(each=10.0, targets=5.0)
-    shares = FirstShares(cost)
+    shares = IterationShares(cost)
     told = [shares.at(s) for s in (0.0, 0.5, 0.0, 0.5)]  # the start image's evaluation, then the first step's
     whole = 5 + 10 * (1 + FIRST_EXTRA)
     assert told == pytest.approx([5 / whole, 10 / whole, 15 / whole, 20 / whole])

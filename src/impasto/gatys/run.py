@@ -110,7 +110,7 @@ def iteration_costs(costs: Sequence[ScaleCost], iterations: Sequence[int]) -> li
     return [c for cost, n in zip(costs, iterations) for c in ([cost.first] + [cost.each] * (n - 1) if n else [])]
 
 
-class FirstShares:
+class IterationShares:
     """The share of the current iteration done, for the time left: a scale's first iteration is its
     targets, then its evaluations (the start image's, L-BFGS's first step's), each told tile by tile."""
 
@@ -212,7 +212,7 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
             map_large_blocks()  # full-size blocks given back when freed: no heap grown by their holes
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
         objective = build_objective(vgg, config, content, inputs, side, tile=tile, keep=keep)
-        shares = FirstShares(costs[k])
+        shares = IterationShares(costs[k])
         begin = upsample(image, size) if refining else start(
             config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
         if tile is not None:  # the targets, then each tile of an evaluation, take a while: say so (no unit
