@@ -33,7 +33,8 @@ held-out photo below with The Starry Night, the default precision: the recipe's 
 as it would run above 2048 px (--recipe-size halved while at least 512 px; --iterations at the first,
 6 at the full size, twice as many at each scale between), then one scale at the full size for up to
 twice the recipe's time. Both minimise the same full-size objective; printed: the recipe's time and
-final objective, one scale's objective at the same time, and when (if) one scale reaches the recipe's.
+final objective, one scale's objective at the same time, and when (if) one scale reaches the recipe's;
+and the look of each (as the print part's) at the recipe's time.
 
 Usage: python -m benchmarks.print [--parts overhead,targets,pairs,recipe,print] [--size 1536] [--tiles 384,512,768,1024]
        [--precision fp32] [--repeat 3] [--pairs-size 1024] [--iterations 100] [--refine 12]
@@ -202,29 +203,38 @@ def resident(pid: int) -> int:
 def recipe(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         photo = cut(HELD_OUT, Path(tmp))
+        look = Evaluator(*(screen(p, folder=Path(tmp)) for p in (photo, EXAMPLES / "starry_night.jpg")))
         sides = print_sides(args.recipe_size)
         iterations = [args.iterations, *(PRINT_FINEST * 2 ** k for k in reversed(range(len(sides) - 1)))]
         coarse = TransferConfig(size=args.recipe_size, scales=tuple(sides), scale_iterations=tuple(iterations))
-        time_r, total_r, _ = timed(photo, coarse, math.inf)
+        time_r, total_r, _, picture_r = timed(photo, coarse, math.inf)
         precision = resolve_precision("auto", torch.device("cpu"))
-        print(f"{HELD_OUT.parent.parent.parent.name} x starry_night at {args.recipe_size} px, {precision}", flush=True)
+        print(f"{HELD_OUT.parent.parent.parent.name} x starry_night at {args.recipe_size} px, {precision}; the look: "
+              f"the picture at {SCREEN} px, the paper's objective's total (one fp32 evaluator)", flush=True)
         print(f"  print recipe {','.join(map(str, sides))} px, {','.join(map(str, iterations))} its: "
-              f"{time_r:.0f} s, objective {total_r:.4e}", flush=True)
+              f"{time_r:.0f} s, objective {total_r:.4e}, the look {look(at_screen(picture_r))['total']:.4e}",
+              flush=True)
         one = TransferConfig(size=args.recipe_size, scales=1, iterations=1000)  # stopped by time
-        _, _, trace = timed(photo, one, 2 * time_r)
+        _, _, trace, picture_1 = timed(photo, one, 2 * time_r, picture_at=time_r)
         at_same = min((total for t, total in trace if t <= time_r), default=math.inf)
         reached = next((t for t, total in trace if total <= total_r), None)
         print(f"  one scale: objective {at_same:.4e} after {time_r:.0f} s "
-              f"(recipe / one scale {total_r / at_same:.3f}); "
+              f"(recipe / one scale {total_r / at_same:.3f}), the look {look(at_screen(picture_1))['total']:.4e}; "
               + (f"the recipe's objective reached after {reached:.0f} s ({reached / time_r:.2f}x its time)"
                  if reached is not None else f"the recipe's objective not reached in {2 * time_r:.0f} s"
                  f" (at {trace[-1][0]:.0f} s: {trace[-1][1]:.4e})"), flush=True)
 
 
-def timed(photo: Path, config: TransferConfig, limit: float):
+def at_screen(picture: Image.Image) -> Image.Image:
+    """A picture scaled (Lanczos) to the screen size its look is judged at."""
+    return picture.resize(fit_long_side(picture.size, SCREEN), Image.Resampling.LANCZOS)
+
+
+def timed(photo: Path, config: TransferConfig, limit: float, picture_at: float = math.inf):
     """`impasto transfer` in this process for at most ``limit`` seconds: its time, the objective of its
-    last iteration and each iteration's (time, objective) at the full size."""
-    cancel, trace, start = Cancel(), [], time.perf_counter()
+    last iteration, each iteration's (time, objective) at the full size, and its picture: the result, or
+    with ``picture_at`` the latest iteration's within that many seconds."""
+    cancel, trace, kept, start = Cancel(), [], [], time.perf_counter()
     finest = f"scale {len(scale_sides(config))}/{len(scale_sides(config))}"
 
     def callback(progress):
@@ -232,14 +242,17 @@ def timed(photo: Path, config: TransferConfig, limit: float):
             elapsed = time.perf_counter() - start
             if progress.stage in ("", finest):
                 trace.append((elapsed, progress.losses["total"]))
+            if progress.image is not None and elapsed <= picture_at:
+                kept[:] = [imageio.tensor_to_pil(progress.image)]
             if elapsed > limit:
                 cancel.set()
 
     try:
-        transfer(photo, [EXAMPLES / "starry_night.jpg"], config, callback=callback, cancel=cancel)
-    except Interrupted:
-        pass
-    return time.perf_counter() - start, trace[-1][1], trace
+        result = transfer(photo, [EXAMPLES / "starry_night.jpg"], config, callback=callback, cancel=cancel,
+                          image_every=0 if math.isinf(picture_at) else 1)
+    except Interrupted as stop:
+        result = stop.partial
+    return time.perf_counter() - start, trace[-1][1], trace, kept[0] if kept else result
 
 
 def print_run(args) -> None:
@@ -268,7 +281,7 @@ def print_run(args) -> None:
             raise SystemExit(f"impasto transfer failed (status {status})")
         size = Image.open(out).size
         look = Evaluator(*(screen(p, folder=Path(tmp)) for p in (photo, EXAMPLES / "starry_night.jpg")))(
-            Image.open(out).convert("RGB").resize(fit_long_side(size, SCREEN), Image.Resampling.LANCZOS))
+            at_screen(Image.open(out).convert("RGB")))
     progress = [e for e in events if e.get("event") == "progress"]
     print(f"{size[0]}x{size[1]} px in {wall:.0f} s ({wall / 60:.1f} min), "
           f"peak resident {usage.ru_maxrss / 2**20:.2f} GiB")

@@ -243,3 +243,18 @@ def test_the_time_left_counts_an_iteration_part_way_through_its_tiles(monkeypatc
     assert events[0].eta == pytest.approx(40) and events[1].eta == pytest.approx(30) and events[1].done == 1
     reporter({"total": 1.0}, "scale 2/2, tile 4/4, backward", units=0, partial=1.0)
     assert events[2].eta == pytest.approx(20 / 2.8 * 2.2)
+
+
+def test_a_unit_that_turns_out_dearer_is_counted_so(monkeypatch):
+    """An iteration that needs another evaluation (cost 2 planned, 3 spent): once extended, the same
+    share of work done counts as more cost done, and the units after it keep their cost (after 1 unit
+    in 10 s and 2 of the next 3 by 30 s, 3 of cost are done in 30 s and 3 left: 30 s)."""
+    times = iter([0.0, 10.0, 10.0, 30.0, 30.0])
+    monkeypatch.setattr(job, "time", SimpleNamespace(perf_counter=times.__next__))
+    events = []
+    reporter = Reporter("transfer", 3, events.append, cost=[1, 2, 2])
+    reporter({"total": 1.0}, "scale 1/2")
+    reporter.extend(1.0)
+    reporter({"total": 1.0}, "scale 2/2, tile 1/4", units=0, partial=2 / 3)
+    assert events[1].eta == pytest.approx(30)
+    assert reporter.cost == [0.0, 1.0, 4.0, 6.0]

@@ -168,6 +168,11 @@ class Reporter:
             self.callback(Progress(self.job, self.done, self.total, stage, dict(losses), self.elapsed(),
                                    self.eta(), self.unit, image, **fields))
 
+    def extend(self, extra: float) -> None:
+        """The next unit costs ``extra`` more than planned (an iteration that needs another evaluation)."""
+        if self.cost is not None:
+            self.cost[self.done + 1:] = [c + extra for c in self.cost[self.done + 1:]]
+
     def skip(self, units: int, stage: str, **fields) -> None:
         """Units found already done (a cached figure cell): counted, but not in the rate."""
         self.first += units

@@ -119,9 +119,10 @@ def map_large_blocks(mapped: bool = True) -> bool:
     stay; kept in the heap, the freed vectors' holes fragment around the pairs and the heap grows by
     more than what is alive (2048 px over 256 px tiles, 6 iterations: peak 2.68 GiB in the heap, 2.57 GiB
     mapped, 418 s against 433 s). Mapping also gives back what the heap kept of earlier scales evaluated
-    at once (``malloc_trim``): the 1920 px scale of an 8K run holds 6.56 GiB at once, and that run peaked
-    at 11.47 GiB where its last scale alone, in a fresh process, peaked at 8.31 GiB. Set back after the
-    scale, so later jobs of the process (the web page's worker) keep their memory for reuse. No effect (False) where the C library is not glibc."""
+    at once (``malloc_trim``): the 1920 px scale of an 8K run holds 6.7 GiB at once, and that run peaked
+    at 11.47 GiB without the trim, 9.40 GiB with it. Set back after the scale, so later jobs of the
+    process (the web page's worker) keep their memory for reuse. No effect (False) where the C library
+    is not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         m_mmap_threshold, m_mmap_max = -3, -4  # malloc.h

@@ -323,8 +323,10 @@ def test_the_time_left_counts_a_tiled_evaluation_by_its_tiles_margins_and_recomp
     m = tiled.margin(layers)
     assert len(tiled.windows(32, 64, 32, layers)) == 2
     area = 32 * (32 + m)
-    assert tiled_cost((64, 32), 32, 2, layers) == pytest.approx(TILE_OVERHEAD * 2 * area / (64 * 32))
-    assert tiled_cost((64, 32), 32, 1, layers) == pytest.approx(TILE_OVERHEAD * (2 + RECOMPUTE) * area / (64 * 32))
+    assert tiled_cost((64, 32), 32, 2, layers, "fp32") == pytest.approx(TILE_OVERHEAD * 2 * area / (64 * 32))
+    for precision in ("fp32", "bf16"):
+        assert tiled_cost((64, 32), 32, 1, layers, precision) == pytest.approx(
+            TILE_OVERHEAD * (2 + RECOMPUTE[precision]) * area / (64 * 32))
 
 
 def test_the_time_left_weighs_each_scales_first_iteration_by_its_targets_and_start(small_images):
@@ -372,6 +374,21 @@ def test_the_first_iterations_share_runs_from_its_targets_through_its_evaluation
     assert shares.targets == pytest.approx(5 / whole) and told == sorted(told)
     shares.next_iteration()
     assert [shares.at(s) for s in (0.0, 0.5)] == pytest.approx([0.0, 0.5])
+
+
+def test_an_evaluation_beyond_those_planned_makes_the_iteration_cost_one_more():
+    """A third evaluation in a scale's first iteration, or a second in a later one (L-BFGS shortened its
+    step), is told to ``extend`` as one evaluation more, and the share goes on from the same cost done."""
+    from impasto.gatys.run import FIRST_EXTRA, IterationShares, ScaleCost
+
+    extended = []
+    shares = IterationShares(ScaleCost(each=10.0, targets=5.0), extended.append)
+    planned = 5 + 10 * (1 + FIRST_EXTRA)
+    assert [shares.at(s) for s in (0.0, 0.0)] == pytest.approx([5 / planned, 15 / planned]) and extended == []
+    assert shares.at(0.0) == pytest.approx(25 / (planned + 10)) and extended == [10.0]
+    shares.next_iteration()
+    assert [shares.at(s) for s in (0.0, 1.0)] == pytest.approx([0.0, 1.0]) and extended == [10.0]
+    assert [shares.at(s) for s in (0.0, 0.5)] == pytest.approx([0.5, 0.75]) and extended == [10.0, 10.0]
 
 
 @pytest.mark.parametrize("levels, expected", [(0, [0, 1, 1]), (3, [3, 3, 3])])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from ..job import Callback, Cancel, Interrupted, Reporter, fingerprint, kept_fol
 from ..loss import tiled
 from ..net.vgg import VGG19, load_network
 from ..optim.loop import Loop, loop_settings
-from ..runtime import map_large_blocks, set_threads
+from ..runtime import map_large_blocks, resolve_device, resolve_precision, set_threads
 from .inputs import (PreparedInputs, network_layers, prepare, regions_at, scale_iterations, scale_levels, scale_sides,
                      style_long_side, style_side, tile_for)
 from .objective import build_objective, holds_of, voids
@@ -35,11 +35,12 @@ from .objective import build_objective, holds_of, voids
 # ---------------------------------------------------------------- the job
 
 # An evaluation over tiles against the whole picture at once, for the time left (benchmarks/print.py,
-# overhead at 1536 px: 1.43–2.91 for 4 to 12 tiles, within 15 % of this model): the tiles' area with
-# their margins, over the picture's; each tile computed again in the second pass adds RECOMPUTE of its
-# area; TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
-RECOMPUTE = 0.7
-TILE_OVERHEAD = 1.15
+# part overhead at 1536 px, 4 to 12 tiles: within 10 % of this model in fp32 and bf16): the tiles' area
+# with their margins, over the picture's; each tile computed again in the second pass adds RECOMPUTE
+# of its area (its forward pass with autograd again: measured to cost less of an evaluation in bf16);
+# TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
+RECOMPUTE = {"fp32": 0.45, "bf16": 0.3}
+TILE_OVERHEAD = 1.25
 # A scale's first iteration also evaluates its start image before L-BFGS's first step: 4096 px print,
 # fp32 on AVX2 kernels, its last scale's first iteration took 283 s and each later one about 120 s
 FIRST_EXTRA = 1.35
@@ -92,11 +93,12 @@ class ScaleCost:
 def scale_costs(config: TransferConfig, inputs: PreparedInputs) -> list[ScaleCost]:
     """Each scale's :class:`ScaleCost`."""
     layers = network_layers(config, inputs.layers)
+    precision = resolve_precision(config.precision, resolve_device(config.device))
     costs = []
     for k, side in enumerate(scale_sides(config)):
         w, h = imageio.fit_long_side(inputs.content.size, side)
         tile, keep = tile_for(config, inputs, (w, h), refining=k > 0)
-        each = w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers))
+        each = w * h * (1.0 if tile is None else tiled_cost((w, h), tile, keep, layers, precision))
         paintings = [imageio.fit_long_side(s.size, style_side(style_long_side(config, side), scale))
                      for s, scale in zip(inputs.styles, inputs.scales) if s is not None]
         read = sum(forward_area(size, tile, layers) for size in [(w, h), *paintings])
@@ -112,20 +114,33 @@ def iteration_costs(costs: Sequence[ScaleCost], iterations: Sequence[int]) -> li
 
 class IterationShares:
     """The share of the current iteration done, for the time left: a scale's first iteration is its
-    targets, then its evaluations (the start image's, L-BFGS's first step's), each told tile by tile."""
+    targets, then its evaluations (the start image's, L-BFGS's first step's), each told tile by tile.
+    An evaluation beyond those planned (a step L-BFGS shortened or lengthened) makes the iteration cost
+    one evaluation more, told to ``extend`` (:meth:`~impasto.job.Reporter.extend`)."""
 
-    def __init__(self, cost: ScaleCost):
-        self.targets, self.evaluation = cost.targets / cost.first, cost.each / cost.first
+    def __init__(self, cost: ScaleCost, extend: Callable[[float], None] = lambda extra: None):
+        self.each, self.extend = cost.each, extend
+        self.before, self.whole, self.planned = cost.targets, cost.first, 2  # costs of the targets, the iteration
         self.evaluations = 0  # begun in this iteration
+
+    @property
+    def targets(self) -> float:
+        """The share of the targets (0 after the first iteration)."""
+        return self.before / self.whole
 
     def at(self, share: float) -> float:
         """The iteration's share done with ``share`` of its current evaluation's tile passes done (0
         at an evaluation's first tile)."""
-        self.evaluations += share == 0
-        return self.targets + self.evaluation * (self.evaluations - 1 + share)
+        if share == 0:
+            self.evaluations += 1
+            if self.evaluations > self.planned:
+                self.planned += 1
+                self.whole += self.each
+                self.extend(self.each)
+        return (self.before + self.each * (self.evaluations - 1 + share)) / self.whole
 
     def next_iteration(self) -> None:
-        self.targets, self.evaluation, self.evaluations = 0.0, 1.0, 0
+        self.before, self.whole, self.planned, self.evaluations = 0.0, self.each, 1, 0
 
 
 def forward_area(size: tuple[int, int], tile: int | None, layers) -> int:
@@ -137,14 +152,14 @@ def forward_area(size: tuple[int, int], tile: int | None, layers) -> int:
     return sum((t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiled.windows(h, w, tile, layers))
 
 
-def tiled_cost(size: tuple[int, int], side: int, keep: int, layers) -> float:
+def tiled_cost(size: tuple[int, int], side: int, keep: int, layers, precision: str) -> float:
     """An evaluation over tiles of ``side`` (``keep`` of them held from the first pass) against the
-    whole picture of ``size`` (w, h) at once."""
+    whole picture of ``size`` (w, h) at once, in ``precision`` (fp32, bf16)."""
     w, h = size
     tiles = tiled.windows(h, w, side, layers)
     areas = [(t.iy1 - t.iy0) * (t.ix1 - t.ix0) for t in tiles]
     again = sum(areas[:max(0, len(areas) - keep)])  # the last ``keep`` tiles' graphs are held
-    return TILE_OVERHEAD * (sum(areas) + RECOMPUTE * again) / (w * h)
+    return TILE_OVERHEAD * (sum(areas) + RECOMPUTE[precision] * again) / (w * h)
 
 
 def scales_folder(output: str | os.PathLike, config: TransferConfig, inputs) -> Path:
@@ -212,7 +227,7 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
             map_large_blocks()  # full-size blocks given back when freed: no heap grown by their holes
         stage = f"scale {k + 1}/{len(sides)}" if len(sides) > 1 else ""
         objective = build_objective(vgg, config, content, inputs, side, tile=tile, keep=keep)
-        shares = IterationShares(costs[k])
+        shares = IterationShares(costs[k], reporter.extend)
         begin = upsample(image, size) if refining else start(
             config, inputs, initial_image(config, content, inputs.real_styles, generator), content)
         if tile is not None:  # the targets, then each tile of an evaluation, take a while: say so (no unit
