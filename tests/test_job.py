@@ -258,3 +258,23 @@ def test_a_unit_that_turns_out_dearer_is_counted_so(monkeypatch):
     reporter({"total": 1.0}, "scale 2/2, tile 1/4", units=0, partial=2 / 3)
     assert events[1].eta == pytest.approx(30)
     assert reporter.cost == [0.0, 1.0, 4.0, 6.0]
+
+
+def test_a_phase_is_timed_at_its_own_rate_once_a_unit_of_it_is_done(monkeypatch):
+    """Two cheap units in 10 s, then a phase of three units of cost 4 whose first took 30 s (the model
+    said 20): the phase's other two take 7.5 s per cost, 60 s; the unit after the phase (cost 8) is
+    timed at the whole run's rate, 40 s per 6 of cost. Half-way through the phase's first unit (15 s
+    for 2 of cost), its rate is half its own (7.5) and half the run's (25 s for 4 of cost)."""
+    times = iter([0.0, 0.0, 5.0, 5.0, 10.0, 10.0, 10.0, 25.0, 25.0, 40.0, 40.0])
+    monkeypatch.setattr(job, "time", SimpleNamespace(perf_counter=times.__next__))
+    events = []
+    reporter = Reporter("transfer", 6, events.append, cost=[1, 1, 4, 4, 4, 8])
+    reporter.phase(2)
+    reporter({"total": 1.0}, "scale 1/3")
+    reporter({"total": 1.0}, "scale 1/3")
+    assert events[0].eta == pytest.approx(5 * 21) and events[1].eta == pytest.approx(10 / 2 * 20)
+    reporter.phase(3)
+    reporter({"total": 1.0}, "scale 2/3, tile 1/2", units=0, partial=0.5)
+    assert events[2].eta == pytest.approx((0.5 * 15 / 2 + 0.5 * 25 / 4) * 10 + 25 / 4 * 8)
+    reporter({"total": 1.0}, "scale 2/3")
+    assert events[3].eta == pytest.approx(30 / 4 * 8 + 40 / 6 * 8)

@@ -131,7 +131,10 @@ class Reporter:
     ``done`` starts above 0 for a job that resumes (a training run, a figure with cached cells);
     the time left is estimated from the units done in this run only. ``cost``: each unit's relative
     cost where they differ (a transfer's iterations at its scales: their pixels), so that the time
-    left is the time so far per cost times the cost left.
+    left is the time so far per cost times the cost left. A :meth:`phase` (a transfer's scale) is
+    timed at its own rate once its first unit is done (a blend on the way there): the costs of
+    different phases are a model (tiled against whole, one size against another) that can be off, the
+    costs within a phase less so.
     """
 
     def __init__(self, job: str, total: int, callback: Callback | None = None, unit: str = "it", done: int = 0,
@@ -142,6 +145,8 @@ class Reporter:
         self.start = time.perf_counter()
         self.cost = None if cost is None else [0.0, *itertools.accumulate(cost)]  # cost of the first n units
         self.partial = 0.0  # share of the next unit done (an iteration part-way through its tiles)
+        self.phase_units = (done, done)  # the current phase's first unit and the unit after its last
+        self.phase_start = 0.0  # elapsed when it began
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -156,7 +161,20 @@ class Reporter:
         ran = self._cost(self.done) - self._cost(self.first) + part
         if ran <= 0:
             return None
-        return max(0.0, self.elapsed() / ran * (self._cost(self.total) - self._cost(self.done) - part))
+        elapsed, left = self.elapsed(), self._cost(self.total) - self._cost(self.done) - part
+        first, end = self.phase_units
+        phase_ran = self._cost(self.done) - self._cost(first) + part
+        if not first <= self.done < end or phase_ran <= 0:  # no phase or nothing of it done: the run's rate
+            return max(0.0, elapsed / ran * left)
+        share = min(1.0, phase_ran / (self._cost(first + 1) - self._cost(first)))  # of its first unit
+        phase_rate = share * (elapsed - self.phase_start) / phase_ran + (1 - share) * elapsed / ran
+        phase_left = self._cost(end) - self._cost(self.done) - part
+        return max(0.0, phase_rate * phase_left + elapsed / ran * (left - phase_left))
+
+    def phase(self, units: int) -> None:
+        """The next ``units`` units are one phase: its own rate, from the whole run's, as its first unit
+        is done, times the rest of the phase."""
+        self.phase_units, self.phase_start = (self.done, self.done + units), self.elapsed()
 
     def __call__(self, losses: dict[str, float], stage: str = "", image: torch.Tensor | None = None,
                  units: int = 1, partial: float = 0.0, **fields) -> None:

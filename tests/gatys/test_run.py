@@ -331,17 +331,17 @@ def test_the_time_left_counts_a_tiled_evaluation_by_its_tiles_margins_and_recomp
 
 def test_the_time_left_weighs_each_scales_first_iteration_by_its_targets_and_start(small_images):
     """Each iteration counts by its scale's pixels; a scale's first one also evaluates the start image
-    (1 + FIRST_EXTRA times as much) after computing the targets: TARGETS a pixel of the photo and the
+    (FIRST_EVALUATIONS times as much) after computing the targets: TARGETS a pixel of the photo and the
     painting at that scale."""
     from impasto.gatys.inputs import prepare
-    from impasto.gatys.run import FIRST_EXTRA, TARGETS, iteration_costs, scale_costs
+    from impasto.gatys.run import FIRST_EVALUATIONS, TARGETS, iteration_costs, scale_costs
     from impasto.image.imageio import fit_long_side
 
     config = TransferConfig(**{**FAST, "scales": (32, 64), "scale_iterations": (3, 2), "tile": 0})
     inputs = prepare(config, small_images["tubingen"], [small_images["starry_night"]])
     small, large = (w * h for w, h in (fit_long_side(inputs.content.size, side) for side in (32, 64)))
     painting = [w * h for w, h in (fit_long_side(inputs.styles[0].size, side) for side in (32, 64))]
-    first = 1 + FIRST_EXTRA
+    first = FIRST_EVALUATIONS
     costs = scale_costs(config, inputs)
     expected = [TARGETS * (small + painting[0]), TARGETS * (large + painting[1])]
     assert [c.targets for c in costs] == pytest.approx(expected)
@@ -364,12 +364,12 @@ def test_the_first_iterations_share_runs_from_its_targets_through_its_evaluation
     """The share of a scale's first iteration told tile by tile: the targets' share once they are done,
     then each evaluation's tiles in turn (a new evaluation at share 0), never going back; the next
     iterations count their evaluations alone."""
-    from impasto.gatys.run import FIRST_EXTRA, IterationShares, ScaleCost
+    from impasto.gatys.run import FIRST_EVALUATIONS, IterationShares, ScaleCost
 
     cost = ScaleCost(each=10.0, targets=5.0)
     shares = IterationShares(cost)
     told = [shares.at(s) for s in (0.0, 0.5, 0.0, 0.5)]  # the start image's evaluation, then the first step's
-    whole = 5 + 10 * (1 + FIRST_EXTRA)
+    whole = 5 + 10 * FIRST_EVALUATIONS
     assert told == pytest.approx([5 / whole, 10 / whole, 15 / whole, 20 / whole])
     assert shares.targets == pytest.approx(5 / whole) and told == sorted(told)
     shares.next_iteration()
@@ -379,11 +379,11 @@ def test_the_first_iterations_share_runs_from_its_targets_through_its_evaluation
 def test_an_evaluation_beyond_those_planned_makes_the_iteration_cost_one_more():
     """A third evaluation in a scale's first iteration, or a second in a later one (L-BFGS shortened its
     step), is told to ``extend`` as one evaluation more, and the share goes on from the same cost done."""
-    from impasto.gatys.run import FIRST_EXTRA, IterationShares, ScaleCost
+    from impasto.gatys.run import FIRST_EVALUATIONS, IterationShares, ScaleCost
 
     extended = []
     shares = IterationShares(ScaleCost(each=10.0, targets=5.0), extended.append)
-    planned = 5 + 10 * (1 + FIRST_EXTRA)
+    planned = 5 + 10 * FIRST_EVALUATIONS
     assert [shares.at(s) for s in (0.0, 0.0)] == pytest.approx([5 / planned, 15 / planned]) and extended == []
     assert shares.at(0.0) == pytest.approx(25 / (planned + 10)) and extended == [10.0]
     shares.next_iteration()

@@ -155,3 +155,17 @@ def test_tiles_held_from_the_first_pass_change_nothing(vgg):
     for loss, grad, _ in results[1:]:
         assert loss == pytest.approx(results[0][0], rel=1e-6)
         assert float((grad - results[0][1]).abs().max()) <= 1e-5 * float(results[0][1].abs().max())
+
+
+def test_the_share_of_an_evaluation_follows_the_work_of_its_tile_passes():
+    """Two tiles of 100 and 300 px read, the last held: the forward passes cost FORWARD of their area, the
+    held tile's backward the rest of its area, the first tile's pass again its whole area."""
+    from types import SimpleNamespace
+
+    from impasto.loss.tiled import FORWARD, pass_shares
+
+    tiles = [SimpleNamespace(iy0=0, iy1=10, ix0=0, ix1=10), SimpleNamespace(iy0=0, iy1=10, ix0=10, ix1=40)]
+    work = [FORWARD * 100, FORWARD * 300, (1 - FORWARD) * 300, 100]
+    done = [0, work[0], work[0] + work[1], work[0] + work[1] + work[2]]
+    assert pass_shares(tiles, keep=1) == pytest.approx([d / sum(work) for d in done])
+    assert pass_shares(tiles, keep=2) == pytest.approx([0, FORWARD / 4, FORWARD, FORWARD + (1 - FORWARD) / 4])

@@ -41,13 +41,14 @@ from .objective import build_objective, holds_of, voids
 # TILE_OVERHEAD for the rest (the sums, each tile's small layers, the gradient's assembly).
 RECOMPUTE = {"fp32": 0.45, "bf16": 0.3}
 TILE_OVERHEAD = 1.25
-# A scale's first iteration also evaluates its start image before L-BFGS's first step: 4096 px print,
-# fp32 on AVX2 kernels, its last scale's first iteration took 283 s and each later one about 120 s
-FIRST_EXTRA = 1.35
+# A scale's first iteration evaluates its start image, then L-BFGS's first step: two evaluations after
+# its targets (4096 px print, fp32 on AVX2 kernels: the last scale's first iteration took 305 s, 36 s
+# of them its targets, each later one 129 s)
+FIRST_EVALUATIONS = 2
 # Before it, the scale's targets: a forward pass without autograd over the photo and each painting at
 # that scale (over the tiles' areas, margins included, where it is tiled), each pixel TARGETS of an
 # evaluation of the whole picture at once (benchmarks/print.py, part targets)
-TARGETS = 0.35
+TARGETS = tiled.FORWARD
 # A scale evaluated over tiles is bound by memory, most of it the optimiser's full-size vectors: L-BFGS
 # keeps its curvature pairs in bfloat16 there (half their bytes; benchmarks/print.py, part pairs)
 TILED_PAIRS = torch.bfloat16
@@ -87,7 +88,7 @@ class ScaleCost:
     @property
     def first(self) -> float:
         """The first iteration: the targets, the start image's evaluation and L-BFGS's first step."""
-        return self.targets + self.each * (1 + FIRST_EXTRA)
+        return self.targets + self.each * FIRST_EVALUATIONS
 
 
 def scale_costs(config: TransferConfig, inputs: PreparedInputs) -> list[ScaleCost]:
@@ -120,7 +121,8 @@ class IterationShares:
 
     def __init__(self, cost: ScaleCost, extend: Callable[[float], None] = lambda extra: None):
         self.each, self.extend = cost.each, extend
-        self.before, self.whole, self.planned = cost.targets, cost.first, 2  # costs of the targets, the iteration
+        self.before, self.whole = cost.targets, cost.first  # costs of the targets, the iteration
+        self.planned = FIRST_EVALUATIONS
         self.evaluations = 0  # begun in this iteration
 
     @property
@@ -219,6 +221,7 @@ def _walk_scales(vgg: VGG19, config: TransferConfig, inputs: PreparedInputs, rep
     for k, (side, n_iter) in enumerate(zip(sides, iterations)):
         if k < first:
             continue
+        reporter.phase(n_iter)  # the time left within a scale at its own rate once it has an iteration done
         size = imageio.fit_long_side(inputs.content.size, side)
         content = imageio.resize_to_tensor(inputs.content, size=size)
         refining = image is not None
