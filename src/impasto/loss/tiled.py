@@ -177,8 +177,8 @@ def statistics(vgg, image: torch.Tensor, tiles: Sequence[Window], layers: Sequen
     return total
 
 
-# A forward pass without autograd, per pixel, against a forward and backward pass with it (benchmarks/print.py,
-# part targets: 0.33-0.38 at 1536 px, fp32): for the share of an evaluation's work each tile pass is
+# What a forward pass without autograd costs per pixel, as a share of a forward and backward pass with it
+# (benchmarks/print.py, part targets: 0.33-0.38 at 1536 px, fp32); it weighs each tile pass in the progress
 FORWARD = 0.35
 
 
